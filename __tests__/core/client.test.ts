@@ -1,0 +1,111 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import bcrypt from 'bcryptjs';
+import { ConfigurationError, generateClientSecret, hashSecret, MemoryClientStore } from 'express-client-credentials';
+import { resolveClient } from '../../lib/core/client.js';
+import { aClient } from '../support/fixtures.js';
+
+describe('client records: RFC 7591 names', () => {
+  it('resolves a record with its defaults: client_secret_basic (RFC 7591 §2), default scope = all allowed', async () => {
+    const { record } = await aClient({ client_id: 'reports', scope: 'read write' });
+    expect(resolveClient(record)).toEqual({
+      id: 'reports',
+      secretHashes: [record.client_secret_hash],
+      scopes: ['read', 'write'],
+      defaultScopes: ['read', 'write'],
+      audience: undefined,
+      accessTokenTtl: undefined,
+      authMethod: 'client_secret_basic',
+      disabled: false,
+    });
+  });
+
+  it('tolerates and ignores other client metadata', async () => {
+    const { record } = await aClient({ client_name: 'Reports', contacts: ['ops@example.com'], grant_types: ['client_credentials'] });
+    expect(resolveClient(record).id).toBe(record.client_id);
+  });
+
+  it.each([
+    ['no client_id', { client_id: '' }, /client_id/],
+    ['a plaintext secret in client_secret_hash', { client_secret_hash: 's3cret' }, /bcrypt hash/],
+    ['an empty list of hashes', { client_secret_hash: [] }, /bcrypt hash/],
+    ['a malformed scope', { scope: 'read  write' }, /`scope`/],
+    ['a default scope beyond the allowed ones', { scope: 'read', default_scope: 'write' }, /subset/],
+    ['a negative lifetime', { access_token_ttl: -1 }, /access_token_ttl/],
+    ['an unknown auth method', { token_endpoint_auth_method: 'none' }, /token_endpoint_auth_method/],
+    ['a disabled flag that is no boolean', { disabled: 'yes' }, /disabled/],
+    ['an audience that is no string', { audience: 42 }, /audience/],
+  ])('refuses a record with %s, saying which field to fix', async (_name, override, message) => {
+    const { record } = await aClient();
+    expect(() => resolveClient({ ...record, ...override })).toThrow(ConfigurationError);
+    expect(() => resolveClient({ ...record, ...override })).toThrow(message);
+  });
+});
+
+describe('MemoryClientStore', () => {
+  it('finds clients by id and answers undefined for unknown ones', async () => {
+    const client = await aClient();
+    const store = new MemoryClientStore([client.record]);
+    await expect(store.findClient(client.id)).resolves.toEqual(client.record);
+    await expect(store.findClient('nobody')).resolves.toBeUndefined();
+    await expect(store.findClient('__proto__')).resolves.toBeUndefined();
+  });
+
+  it('reads a JSON file of records', async () => {
+    const client = await aClient();
+    const dir = mkdtempSync(join(tmpdir(), 'ecc-'));
+    writeFileSync(join(dir, 'clients.json'), JSON.stringify([client.record]));
+    writeFileSync(join(dir, 'wrapped.json'), JSON.stringify({ clients: [client.record] }));
+    writeFileSync(join(dir, 'broken.json'), '[{');
+    await expect(MemoryClientStore.fromFile(join(dir, 'clients.json')).findClient(client.id)).resolves.toEqual(client.record);
+    await expect(MemoryClientStore.fromFile(join(dir, 'wrapped.json')).findClient(client.id)).resolves.toEqual(client.record);
+    expect(() => MemoryClientStore.fromFile(join(dir, 'broken.json'))).toThrow(/JSON list of client records/);
+    expect(() => MemoryClientStore.fromFile(join(dir, 'missing.json'))).toThrow(ConfigurationError);
+  });
+
+  it('refuses a client registered twice', async () => {
+    const client = await aClient();
+    expect(() => new MemoryClientStore([client.record, client.record])).toThrow(/registered twice/);
+  });
+
+  it('warns about a plaintext client_secret field, without printing it, and never uses it', async () => {
+    const client = await aClient();
+    const emitWarning = jest.spyOn(process, 'emitWarning');
+    let warnings: string[];
+    try {
+      new MemoryClientStore([{ ...client.record, client_secret: 'plain-text-secret' }]);
+      warnings = emitWarning.mock.calls.map(([warning]) => String(warning));
+    } finally {
+      emitWarning.mockRestore();
+    }
+    expect(warnings).toEqual([expect.stringContaining('plaintext client_secret field; it is ignored')]);
+    expect(warnings.join()).not.toContain('plain-text-secret');
+  });
+
+  it('lists every scope of its clients', async () => {
+    const store = new MemoryClientStore([(await aClient({ scope: 'read write' })).record, (await aClient({ scope: 'write admin' })).record]);
+    expect(store.scopes()).toEqual(['read', 'write', 'admin']);
+  });
+});
+
+describe('secrets', () => {
+  it('hashes secrets with bcrypt, cost 10 by default', async () => {
+    const hash = await hashSecret('s3cret');
+    expect(bcrypt.getRounds(hash)).toBe(10);
+    await expect(bcrypt.compare('s3cret', hash)).resolves.toBe(true);
+  });
+
+  it('refuses secrets bcrypt would truncate (over 72 bytes)', async () => {
+    await expect(hashSecret('x'.repeat(73), 4)).rejects.toThrow(/72 bytes/);
+  });
+
+  it('generates URL-safe secrets of 256 bits, different each time', () => {
+    const secrets = new Set(Array.from({ length: 100 }, generateClientSecret));
+    expect(secrets.size).toBe(100);
+    for (const secret of secrets) {
+      expect(secret).toMatch(/^[A-Za-z0-9_-]{43}$/);
+      expect(Buffer.from(secret, 'base64url')).toHaveLength(32);
+    }
+  });
+});

@@ -1,0 +1,17 @@
+/** @jest-config-loader esbuild-register */
+// Tests run the TypeScript sources through ts-jest; the package name maps to lib/ as in tsconfig paths.
+import type { Config } from 'jest';
+
+const config: Config = {
+  testEnvironment: 'node',
+  roots: ['<rootDir>/__tests__'],
+  testMatch: ['**/*.test.ts'],
+  transform: { '^.+\\.ts$': ['ts-jest', { tsconfig: 'tsconfig.json' }] },
+  moduleNameMapper: {
+    '^express-client-credentials$': '<rootDir>/lib/index.ts',
+    '^(\\.{1,2}/.*)\\.js$': '$1',
+  },
+  testTimeout: 20_000,
+};
+
+export default config;

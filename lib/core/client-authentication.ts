@@ -1,0 +1,166 @@
+// Client authentication at the token endpoint: RFC 6749 §2.3 and §3.2.1.
+
+import bcrypt from 'bcryptjs';
+import { DEFAULT_HASH_COST, hashCost, resolveClient, type Client, type ClientAuthMethod } from './client.js';
+import { OAuthError } from './errors.js';
+import type { ClientStore } from '../stores/client-store.js';
+
+/** Credentials as presented, before they are checked. */
+export interface ClientCredentials {
+  readonly method: ClientAuthMethod;
+  readonly clientId: string;
+  readonly secret: string;
+}
+
+/** The parts of a token request that may carry credentials. */
+export interface CredentialSources {
+  /** The `Authorization` header, if any. */
+  readonly authorization: string | undefined;
+  /** Form parameters of the body (already checked for repeats). */
+  readonly body: Readonly<Record<string, string>>;
+  /** Names of the query string's parameters. */
+  readonly queryNames: readonly string[];
+}
+
+const CREDENTIAL_PARAMS = ['client_id', 'client_secret', 'client_assertion', 'client_assertion_type'];
+
+/** One `invalid_client` for every failure, so a caller learns nothing about which part was wrong. */
+export function invalidClient(cause?: unknown): OAuthError {
+  return new OAuthError('invalid_client', 401, 'Client authentication failed', {}, cause === undefined ? undefined : { cause });
+}
+
+/**
+ * Finds the one authentication method a request uses (RFC 6749 §2.3: never more than one).
+ * Throws `invalid_request` for mixed methods or URL credentials, `invalid_client` when none fits.
+ */
+export function extractCredentials({ authorization, body, queryNames }: CredentialSources): ClientCredentials {
+  if (queryNames.some((name) => CREDENTIAL_PARAMS.includes(name))) {
+    // RFC 6749 §2.3.1: the parameters "MUST NOT be included in the request URI".
+    throw new OAuthError('invalid_request', 400, 'Client credentials must not be sent in the URL');
+  }
+  if (body.client_assertion !== undefined || body.client_assertion_type !== undefined) {
+    throw invalidClient();
+  }
+  if (authorization !== undefined) {
+    const basic = parseBasic(authorization);
+    if (body.client_secret !== undefined) {
+      throw new OAuthError('invalid_request', 400, 'The request uses more than one client authentication method');
+    }
+    if (basic === undefined) throw invalidClient();
+    // RFC 6749 §3.2.1 lets a client repeat its id in the body; it must be the same id.
+    if (body.client_id !== undefined && body.client_id !== basic.clientId) {
+      throw new OAuthError('invalid_request', 400, 'The client_id parameter does not match the Authorization header');
+    }
+    return { method: 'client_secret_basic', ...basic };
+  }
+  if (body.client_id !== undefined && body.client_secret !== undefined) {
+    return { method: 'client_secret_post', clientId: body.client_id, secret: body.client_secret };
+  }
+  // No credentials, or a client_id alone: a public client, which §4.4 does not serve.
+  throw invalidClient();
+}
+
+/**
+ * Decodes `Authorization: Basic` credentials. RFC 6749 §2.3.1 has clients form-urlencode the id
+ * and the secret before base64 (Appendix B), so both are form-decoded here.
+ */
+export function parseBasic(header: string): { clientId: string; secret: string } | undefined {
+  const match = /^basic +([A-Za-z0-9+/]+={0,2}) *$/i.exec(header);
+  if (match === null) return undefined;
+  const decoded = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+  let pair: string;
+  try {
+    pair = decoded.decode(Buffer.from(match[1] as string, 'base64'));
+  } catch {
+    return undefined;
+  }
+  const colon = pair.indexOf(':');
+  if (colon < 0) return undefined;
+  const clientId = formDecode(pair.slice(0, colon));
+  const secret = formDecode(pair.slice(colon + 1));
+  if (clientId === undefined || secret === undefined || clientId === '' || secret === '') return undefined;
+  return { clientId, secret };
+}
+
+/** The encoding RFC 6749 §2.3.1 asks of clients, for tests and our own token client. */
+export function formatBasic(clientId: string, secret: string): string {
+  return `Basic ${Buffer.from(`${formEncode(clientId)}:${formEncode(secret)}`).toString('base64')}`;
+}
+
+function formEncode(value: string): string {
+  return new URLSearchParams([['', value]]).toString().slice(1);
+}
+
+function formDecode(value: string): string | undefined {
+  try {
+    return decodeURIComponent(value.replace(/\+/g, ' '));
+  } catch {
+    return undefined;
+  }
+}
+
+export interface ClientAuthenticatorOptions {
+  readonly store: ClientStore;
+  /** Milliseconds a store lookup may take before the request fails with a 503. */
+  readonly storeTimeout: number;
+  /** Compares a secret with a bcrypt hash; a seam for tests that count comparisons. */
+  readonly compare?: (secret: string, hash: string) => Promise<boolean>;
+}
+
+/**
+ * Makes the function that checks credentials against the store. Every failure costs one bcrypt
+ * comparison or more: an unknown client is compared against a dummy hash of the same cost as the
+ * last real one, so timing does not tell unknown clients from wrong secrets.
+ */
+export function clientAuthenticator(options: ClientAuthenticatorOptions): (credentials: ClientCredentials) => Promise<Client> {
+  const compare = options.compare ?? bcrypt.compare;
+  const dummyHashes = new Map<number, Promise<string>>();
+  const dummyHash = (cost: number): Promise<string> => {
+    let hash = dummyHashes.get(cost);
+    if (hash === undefined) dummyHashes.set(cost, (hash = bcrypt.hash('no client has this secret', cost)));
+    return hash;
+  };
+  let lastCost = DEFAULT_HASH_COST;
+  void dummyHash(lastCost);
+
+  return async function authenticateClient(credentials: ClientCredentials): Promise<Client> {
+    const record = await withTimeout(() => options.store.findClient(credentials.clientId), options.storeTimeout);
+    if (record === undefined) {
+      await compare(credentials.secret, await dummyHash(lastCost));
+      throw invalidClient();
+    }
+    let client: Client;
+    try {
+      client = resolveClient(record);
+    } catch (cause) {
+      throw new OAuthError('server_error', 500, 'The client registration is invalid', {}, { cause });
+    }
+    lastCost = hashCost(client.secretHashes[0] as string);
+    let matched = false;
+    for (const hash of client.secretHashes) {
+      if ((matched = await compare(credentials.secret, hash))) break;
+    }
+    // Checked after the comparison, so a wrong method costs as much as a wrong secret.
+    if (!matched || client.id !== credentials.clientId || client.authMethod !== credentials.method) throw invalidClient();
+    if (client.disabled) {
+      // The secret was right: the client is known to be itself, so it may learn that it is refused.
+      throw new OAuthError('unauthorized_client', 400, 'The client is not allowed to obtain tokens');
+    }
+    return client;
+  };
+}
+
+/** A store that throws, rejects or hangs becomes a clean 503, never a hung request. */
+async function withTimeout<T>(lookup: () => Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`the client store did not answer within ${ms} ms`)), ms);
+  });
+  try {
+    return await Promise.race([lookup(), timeout]);
+  } catch (cause) {
+    throw new OAuthError('temporarily_unavailable', 503, 'The client registry is unavailable; try again later', { 'Retry-After': '5' }, { cause });
+  } finally {
+    clearTimeout(timer);
+  }
+}

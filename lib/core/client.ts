@@ -1,0 +1,125 @@
+// Client registrations in RFC 7591 names, their validation, and their secrets (RFC 6749 §2.3.1).
+
+import { randomBytes } from 'node:crypto';
+import bcrypt from 'bcryptjs';
+import { ConfigurationError } from './errors.js';
+import { parseScope } from './scope.js';
+
+/** How a client authenticates at the token endpoint (RFC 7591 §2). */
+export type ClientAuthMethod = 'client_secret_basic' | 'client_secret_post';
+export const CLIENT_AUTH_METHODS: readonly ClientAuthMethod[] = ['client_secret_basic', 'client_secret_post'];
+
+/**
+ * A client registration as stored, with RFC 7591 names. Other metadata fields are tolerated and
+ * ignored; a plaintext `client_secret` is never used.
+ */
+export interface ClientRecord {
+  client_id: string;
+  /** bcrypt hash of the secret, or several during a secret roll-over. */
+  client_secret_hash: string | readonly string[];
+  /** Scopes the client may request, space-delimited. Default: none. */
+  scope?: string;
+  /** Scopes granted when a request names none, space-delimited. Default: all of `scope`. */
+  default_scope?: string;
+  /** Audiences of its tokens; the first is used. Default: the issuer's `audience`. */
+  audience?: string | readonly string[];
+  /** Access token lifetime in seconds. Default: the issuer's `accessTokenTtl`. */
+  access_token_ttl?: number;
+  /** Default: `client_secret_basic`, as RFC 7591 §2 says. */
+  token_endpoint_auth_method?: ClientAuthMethod;
+  /** A disabled client authenticates but is refused tokens (`unauthorized_client`). */
+  disabled?: boolean;
+  [metadata: string]: unknown;
+}
+
+/** A validated registration, in the library's own terms. */
+export interface Client {
+  readonly id: string;
+  readonly secretHashes: readonly string[];
+  readonly scopes: readonly string[];
+  readonly defaultScopes: readonly string[];
+  readonly audience: string | undefined;
+  readonly accessTokenTtl: number | undefined;
+  readonly authMethod: ClientAuthMethod;
+  readonly disabled: boolean;
+}
+
+const BCRYPT_HASH = /^\$2[aby]\$(\d\d)\$[./A-Za-z0-9]{53}$/;
+
+/** Validates a record; throws a `ConfigurationError` naming the field and the fix. */
+export function resolveClient(record: unknown): Client {
+  if (typeof record !== 'object' || record === null || Array.isArray(record)) {
+    throw new ConfigurationError('a client record must be an object');
+  }
+  const r = record as Record<string, unknown>;
+  const id = r.client_id;
+  if (typeof id !== 'string' || id === '') throw new ConfigurationError('`client_id` must be a non-empty string');
+  const where = `client ${JSON.stringify(id)}`;
+  const hashes = typeof r.client_secret_hash === 'string' ? [r.client_secret_hash] : r.client_secret_hash;
+  if (!Array.isArray(hashes) || hashes.length === 0 || !hashes.every((hash) => typeof hash === 'string' && BCRYPT_HASH.test(hash))) {
+    throw new ConfigurationError(`${where}: \`client_secret_hash\` must be a bcrypt hash (or a list of them); make one with hashSecret()`);
+  }
+  const scopes = scopeField(r.scope, 'scope', where) ?? [];
+  const defaultScopes = scopeField(r.default_scope, 'default_scope', where) ?? scopes;
+  if (!defaultScopes.every((scope) => scopes.includes(scope))) {
+    throw new ConfigurationError(`${where}: \`default_scope\` must be a subset of \`scope\``);
+  }
+  const audiences = r.audience === undefined ? [] : typeof r.audience === 'string' ? [r.audience] : r.audience;
+  if (!Array.isArray(audiences) || !audiences.every((aud) => typeof aud === 'string' && aud !== '')) {
+    throw new ConfigurationError(`${where}: \`audience\` must be a string or a list of strings`);
+  }
+  const ttl = r.access_token_ttl;
+  if (ttl !== undefined && !(Number.isSafeInteger(ttl) && (ttl as number) > 0)) {
+    throw new ConfigurationError(`${where}: \`access_token_ttl\` must be a positive whole number of seconds`);
+  }
+  const authMethod = r.token_endpoint_auth_method ?? 'client_secret_basic';
+  if (!CLIENT_AUTH_METHODS.includes(authMethod as ClientAuthMethod)) {
+    throw new ConfigurationError(`${where}: \`token_endpoint_auth_method\` must be one of ${CLIENT_AUTH_METHODS.join(', ')}`);
+  }
+  if (r.disabled !== undefined && typeof r.disabled !== 'boolean') {
+    throw new ConfigurationError(`${where}: \`disabled\` must be true or false`);
+  }
+  return {
+    id,
+    secretHashes: hashes as string[],
+    scopes,
+    defaultScopes,
+    audience: audiences[0] as string | undefined,
+    accessTokenTtl: ttl as number | undefined,
+    authMethod: authMethod as ClientAuthMethod,
+    disabled: r.disabled === true,
+  };
+}
+
+function scopeField(value: unknown, name: string, where: string): string[] | undefined {
+  if (value === undefined) return undefined;
+  const scopes = typeof value === 'string' ? parseScope(value) : undefined;
+  if (scopes === undefined) throw new ConfigurationError(`${where}: \`${name}\` must be a space-delimited string of scope tokens`);
+  return scopes;
+}
+
+/** The bcrypt cost of a hash, e.g. 10 for `$2b$10$…`. */
+export function hashCost(hash: string): number {
+  return Number(BCRYPT_HASH.exec(hash)?.[1] ?? 10);
+}
+
+export const DEFAULT_HASH_COST = 10;
+
+/**
+ * Hashes a client secret with bcrypt for `client_secret_hash`.
+ * @example const record = { client_id: 'reports', client_secret_hash: await hashSecret(secret), scope: 'read' };
+ */
+export async function hashSecret(secret: string, cost = DEFAULT_HASH_COST): Promise<string> {
+  if (typeof secret !== 'string' || secret === '') throw new TypeError('hashSecret() needs a non-empty string');
+  // bcrypt reads at most 72 bytes; a longer secret would be checked only by its prefix.
+  if (Buffer.byteLength(secret) > 72) throw new TypeError('hashSecret(): bcrypt takes secrets of at most 72 bytes');
+  return bcrypt.hash(secret, cost);
+}
+
+/**
+ * A new client secret: 256 random bits, base64url (43 characters, URL- and form-safe).
+ * @example const secret = generateClientSecret();
+ */
+export function generateClientSecret(): string {
+  return randomBytes(32).toString('base64url');
+}

@@ -1,0 +1,82 @@
+// Compact JWS signing and verification (RFC 7515), the only importer of jsonwebtoken.
+// jsonwebtoken 9 has no EdDSA, so Ed25519 (RFC 8037) goes through node:crypto here; claims are
+// checked by the callers (token-verification.ts), so both paths share one set of rules.
+
+import { sign as cryptoSign, verify as cryptoVerify } from 'node:crypto';
+import jwt from 'jsonwebtoken';
+import type { SigningKey, VerificationKey } from './signing-keys.js';
+
+export type JsonObject = { [name: string]: unknown };
+
+export interface VerifiedJws {
+  readonly header: JsonObject;
+  readonly payload: JsonObject;
+}
+
+/** Why a JWS was refused; the message is a constant fit for an `error_description`. */
+export class JwsError extends Error {
+  override readonly name = 'JwsError';
+}
+
+/** Signs `payload` with the key's pinned algorithm and puts `typ` and `kid` in the header. */
+export function signJws(payload: JsonObject, key: SigningKey, typ: string): string {
+  if (key.alg !== 'EdDSA') {
+    return jwt.sign(payload, key.signingKey, { algorithm: key.alg, keyid: key.kid, header: { alg: key.alg, typ } });
+  }
+  const input = `${encodeJson({ alg: 'EdDSA', typ, kid: key.kid })}.${encodeJson(payload)}`;
+  return `${input}.${cryptoSign(null, Buffer.from(input), key.signingKey).toString('base64url')}`;
+}
+
+/**
+ * Verifies the signature of a compact JWS against the candidate keys: a key is used only with its
+ * own algorithm, so `none` and HS/RS confusion cannot pass (RFC 8725 §2.1, §3.1).
+ * `acceptType` decides on the header's `typ` (RFC 8725 §3.11).
+ */
+export function verifyJws(
+  token: string,
+  keysFor: (header: JsonObject) => readonly VerificationKey[],
+  acceptType: (typ: unknown) => boolean,
+): VerifiedJws {
+  const parts = token.split('.');
+  if (parts.length !== 3 || !parts.every((part) => BASE64URL.test(part))) throw new JwsError('The token is not a JWS');
+  const [encodedHeader, encodedPayload, signature] = parts as [string, string, string];
+  const header = decodeJson(encodedHeader);
+  const payload = decodeJson(encodedPayload);
+  if (header === undefined || payload === undefined) throw new JwsError('The token is not a JWS');
+  if (!acceptType(header.typ)) throw new JwsError('The token type is not accepted');
+  if (typeof header.alg !== 'string') throw new JwsError('The token algorithm is not allowed');
+  if (header.crit !== undefined) throw new JwsError('The token uses unsupported critical header parameters');
+  const candidates = keysFor(header).filter((key) => key.alg === header.alg);
+  if (candidates.length === 0) throw new JwsError('The token is not signed with an accepted key and algorithm');
+  const input = `${encodedHeader}.${encodedPayload}`;
+  if (!candidates.some((key) => signatureMatches(token, input, signature, key))) {
+    throw new JwsError('The token signature is invalid');
+  }
+  return { header, payload };
+}
+
+function signatureMatches(token: string, input: string, signature: string, key: VerificationKey): boolean {
+  if (key.alg === 'EdDSA') return cryptoVerify(null, Buffer.from(input), key.key, Buffer.from(signature, 'base64url'));
+  try {
+    // Claims are checked by the caller, with one clock and one tolerance for every algorithm.
+    jwt.verify(token, key.key, { algorithms: [key.alg], ignoreExpiration: true, ignoreNotBefore: true });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+const BASE64URL = /^[A-Za-z0-9_-]+$/;
+
+function encodeJson(value: JsonObject): string {
+  return Buffer.from(JSON.stringify(value)).toString('base64url');
+}
+
+function decodeJson(part: string): JsonObject | undefined {
+  try {
+    const value: unknown = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(Buffer.from(part, 'base64url')));
+    return typeof value === 'object' && value !== null && !Array.isArray(value) ? (value as JsonObject) : undefined;
+  } catch {
+    return undefined;
+  }
+}

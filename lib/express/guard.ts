@@ -1,0 +1,264 @@
+// The resource server's Bearer guard: RFC 6750 §2 and §3, RFC 9068 §4.
+
+import type { Request, RequestHandler, Response, NextFunction } from 'express';
+import { ConfigurationError, isQuotable, OAuthError, wwwAuthenticate } from '../core/errors.js';
+import { isScopeToken } from '../core/scope.js';
+import { resolveVerificationKey, type VerificationKey, type VerificationKeyInput } from '../core/signing-keys.js';
+import { verifyAccessToken, type VerifierConfig } from '../core/token-verification.js';
+import { defaultAudience, environmentDefaults } from '../env.js';
+import { mountedIssuers, type Issuer, type TrustedIssuer } from './issuer.js';
+import { absoluteUrl, boolean, checkOptions, nonNegativeNumber } from './options.js';
+import { sendError } from './send-error.js';
+import './augment-request.js';
+
+/** Where a guard looks for the token (RFC 6750 §2); only the header unless you opt in. */
+export type TokenLocation = 'header' | 'body' | 'query';
+
+interface GuardCommonOptions {
+  /** Accepted `aud` values; the token must name one. Default: the issuer's audience, `OAUTH_AUDIENCE`, or issuer + `/api`. */
+  audience?: string | readonly string[];
+  /** Seconds of clock skew tolerated on `exp`, `nbf` and `iat`. Default: 5. */
+  clockTolerance?: number;
+  /** RFC 9068 profile: `typ: at+jwt` and `sub`, `client_id`, `jti`, `iat` required. `false` also accepts `typ: JWT` from legacy issuers. Default: true. */
+  strict?: boolean;
+  /** Where the token may be sent. Default: `['header']`. */
+  tokenLocations?: readonly TokenLocation[];
+  /** The `realm` of the `WWW-Authenticate: Bearer` challenge. Default: the first audience. */
+  realm?: string;
+  /** `true` passes errors to `next(err)` (an `OAuthError` with `status` and `headers`) instead of answering. Default: false. */
+  delegateErrors?: boolean;
+}
+
+/** Verifies with the keys of an `issuer()` in the same process. */
+export interface GuardIssuerOptions extends GuardCommonOptions {
+  issuer: Issuer | TrustedIssuer;
+}
+/** Verifies HS256 tokens with a shared secret of at least 32 bytes. */
+export interface GuardSecretOptions extends GuardCommonOptions {
+  /** The expected `iss`. Default: `OAUTH_ISSUER`, else `http://$HOST:$PORT`. */
+  issuer?: string;
+  secret: string | Buffer;
+}
+/** Verifies tokens signed with an asymmetric key; one algorithm per key, from its type. */
+export interface GuardPublicKeyOptions extends GuardCommonOptions {
+  /** The expected `iss`. Default: `OAUTH_ISSUER`, else `http://$HOST:$PORT`. */
+  issuer?: string;
+  publicKey: VerificationKeyInput | readonly VerificationKeyInput[];
+}
+/** With no key option, the key comes from `OAUTH_SIGNING_KEY_FILE` or `OAUTH_TOKEN_SECRET`. */
+export interface GuardEnvironmentOptions extends GuardCommonOptions {
+  issuer?: string;
+}
+
+export type AuthenticateOptions = GuardIssuerOptions | GuardSecretOptions | GuardPublicKeyOptions | GuardEnvironmentOptions;
+
+const OPTION_NAMES = ['issuer', 'secret', 'publicKey', 'audience', 'clockTolerance', 'strict', 'tokenLocations', 'realm', 'delegateErrors'];
+
+interface GuardConfig {
+  readonly verifier: VerifierConfig;
+  readonly locations: ReadonlySet<TokenLocation>;
+  readonly realm: string;
+  readonly delegateErrors: boolean;
+}
+
+/**
+ * Verifies the Bearer token of each request and sets `req.auth`, or answers 401/400 (RFC 6750 §3).
+ * @example
+ * app.use('/api', authenticate({ publicKey: fs.readFileSync('issuer.pub.pem', 'utf8'), issuer: 'https://as.example', audience: 'https://api.example' }));
+ */
+export function authenticate(options: AuthenticateOptions = {}): RequestHandler {
+  const config = resolveGuardOptions(options);
+  const challenge = (fields: Record<string, string | undefined> = {}): string => wwwAuthenticate('Bearer', { realm: config.realm, ...fields });
+
+  return function authenticateMiddleware(req: Request, res: Response, next: NextFunction): void {
+    try {
+      const token = bearerToken(req, config.locations);
+      if (token === undefined) {
+        // RFC 6750 §3.1: a request without credentials SHOULD NOT get an error code.
+        throw new OAuthError('invalid_token', 401, 'An access token is required', { 'WWW-Authenticate': challenge() });
+      }
+      req.auth = verifyAccessToken(token, config.verifier);
+      guardOf.set(req, config);
+      next();
+    } catch (error) {
+      if (!(error instanceof OAuthError)) return next(error);
+      const answer =
+        error.headers['WWW-Authenticate'] !== undefined ? error
+        : error.withHeaders({ 'WWW-Authenticate': challenge({ error: error.error, error_description: error.message }) });
+      if (config.delegateErrors) return next(answer);
+      sendError(res, answer);
+    }
+  };
+}
+
+/**
+ * Requires every listed scope (RFC 6750 §3.1 `insufficient_scope`). Runs `authenticate()` first
+ * when no guard ran before it, with the `issuer()` mounted in the same app or the environment's key.
+ * @example app.get('/reports', requireScope('read'), (req, res) => res.json({ client: req.auth?.clientId }));
+ */
+export function requireScope(...scopes: string[]): RequestHandler {
+  return scopeGuard(scopes, 'every', 'requireScope');
+}
+
+/**
+ * Requires at least one of the listed scopes.
+ * @example app.get('/reports', requireAnyScope('read', 'admin'), handler);
+ */
+export function requireAnyScope(...scopes: string[]): RequestHandler {
+  return scopeGuard(scopes, 'some', 'requireAnyScope');
+}
+
+function scopeGuard(required: string[], match: 'every' | 'some', name: string): RequestHandler {
+  if (required.length === 0 || !required.every((scope) => typeof scope === 'string' && isScopeToken(scope))) {
+    throw new ConfigurationError(`${name}() takes one or more scope names (printable ASCII, no spaces, quotes or backslashes)`);
+  }
+  const scopeList = required.join(' ');
+  const implicitGuards = new WeakMap<object, RequestHandler>();
+
+  const check = (req: Request, res: Response, next: NextFunction): void => {
+    const granted = req.auth!.scopes;
+    if (required[match]((scope) => granted.includes(scope))) return next();
+    const error = new OAuthError('insufficient_scope', 403, 'The access token lacks the required scope', {
+      'WWW-Authenticate': wwwAuthenticate('Bearer', {
+        realm: realmOf(req),
+        error: 'insufficient_scope',
+        error_description: 'The access token lacks the required scope',
+        scope: scopeList,
+      }),
+    });
+    if (delegatesOf(req)) return next(error);
+    sendError(res, error);
+  };
+
+  return function requireScopeMiddleware(req: Request, res: Response, next: NextFunction): void {
+    if (req.auth !== undefined) return check(req, res, next);
+    let guard: RequestHandler;
+    try {
+      guard = implicitGuardFor(req, implicitGuards);
+    } catch (error) {
+      // A setup mistake of the app's: say so to the developer, and to the client only "server_error".
+      process.emitWarning((error as Error).message, { code: 'ECC_NO_GUARD' });
+      return sendError(res, error);
+    }
+    void guard(req, res, (error?: unknown) => (error === undefined ? check(req, res, next) : next(error)));
+  };
+}
+
+/** Realm and error delivery of the guard that authenticated a request, for `requireScope`'s own answers. */
+const guardOf = new WeakMap<Request, GuardConfig>();
+const realmOf = (req: Request): string | undefined => guardOf.get(req)?.realm;
+const delegatesOf = (req: Request): boolean => guardOf.get(req)?.delegateErrors ?? false;
+
+function implicitGuardFor(req: Request, cache: WeakMap<object, RequestHandler>): RequestHandler {
+  const app = req.app as object;
+  let guard = cache.get(app);
+  if (guard === undefined) {
+    const trusted = findMountedIssuer(req);
+    if (trusted === undefined && environmentDefaults().signingKey === undefined) {
+      throw new ConfigurationError(
+        'requireScope() found no issuer() mounted in this app and no OAUTH_SIGNING_KEY_FILE or OAUTH_TOKEN_SECRET; put authenticate({ ... }) before it',
+      );
+    }
+    guard = authenticate(trusted === undefined ? {} : { issuer: trusted });
+    cache.set(app, guard);
+  }
+  return guard;
+}
+
+function findMountedIssuer(req: Request): TrustedIssuer | undefined {
+  for (let app = req.app as { parent?: unknown } | undefined; app !== undefined; app = app.parent as typeof app) {
+    const trusted = mountedIssuers.get(app);
+    if (trusted !== undefined) return trusted;
+  }
+  return undefined;
+}
+
+/** RFC 6750 §2: the token from the enabled locations; sent in more than one place is `invalid_request`. */
+function bearerToken(req: Request, locations: ReadonlySet<TokenLocation>): string | undefined {
+  const header = req.get('authorization');
+  const fromHeader = header !== undefined && /^bearer(\s|$)/i.test(header) ? header : undefined;
+  const body: unknown = req.body;
+  const fromBody =
+    typeof body === 'object' && body !== null && req.is('application/x-www-form-urlencoded') && req.method !== 'GET'
+      ? (body as Record<string, unknown>).access_token
+      : undefined;
+  const fromQuery = (req.query as Record<string, unknown> | undefined)?.access_token;
+  const sent = [fromHeader, fromBody, fromQuery].filter((value) => value !== undefined);
+  // Counted even where not enabled: a token in the URL next to the header is a confused client.
+  if (sent.length > 1) throw malformed('The access token was sent in more than one way');
+  if (fromHeader !== undefined && locations.has('header')) {
+    const match = /^bearer +([A-Za-z0-9\-._~+/]+=*) *$/i.exec(fromHeader);
+    if (match === null) throw malformed('The Authorization header is not a single Bearer token');
+    return match[1];
+  }
+  const other = locations.has('body') && fromBody !== undefined ? fromBody : locations.has('query') ? fromQuery : undefined;
+  if (other === undefined) return undefined;
+  if (typeof other !== 'string' || other === '') throw malformed('The access_token parameter is malformed');
+  return other;
+}
+
+function malformed(description: string): OAuthError {
+  return new OAuthError('invalid_request', 400, description);
+}
+
+function resolveGuardOptions(options: AuthenticateOptions): GuardConfig {
+  checkOptions(options, OPTION_NAMES, 'authenticate()');
+  const given = options as Partial<GuardIssuerOptions & GuardSecretOptions & GuardPublicKeyOptions>;
+  if ([given.secret, given.publicKey, typeof given.issuer === 'object' ? given.issuer : undefined].filter((v) => v !== undefined).length > 1) {
+    throw new ConfigurationError('authenticate(): pass one of `secret`, `publicKey` or an `issuer` instance');
+  }
+  const env = environmentDefaults();
+  let issuer: string;
+  let audiences: readonly string[];
+  let keys: () => readonly VerificationKey[];
+  if (typeof given.issuer === 'object' && given.issuer !== null) {
+    const trusted: TrustedIssuer = 'trust' in given.issuer ? (given.issuer as Issuer).trust : given.issuer;
+    issuer = trusted.issuer;
+    audiences = audienceList(given.audience ?? trusted.audience);
+    keys = trusted.keys;
+  } else {
+    issuer = absoluteUrl(given.issuer ?? env.issuer, 'issuer');
+    audiences = audienceList(given.audience ?? env.audience ?? defaultAudience(issuer));
+    const inputs =
+      given.secret !== undefined ? [{ secret: given.secret }]
+      : given.publicKey !== undefined ? (Array.isArray(given.publicKey) ? given.publicKey : [given.publicKey])
+      : env.signingKey !== undefined ? [verificationInput(env.signingKey)]
+      : [];
+    if (inputs.length === 0) {
+      throw new ConfigurationError('authenticate() needs `secret`, `publicKey` or an `issuer` instance, or OAUTH_SIGNING_KEY_FILE / OAUTH_TOKEN_SECRET');
+    }
+    const resolved = inputs.map((input: VerificationKeyInput) => resolveVerificationKey(input, given.secret !== undefined ? 'secret' : 'publicKey'));
+    keys = () => resolved;
+  }
+  const locations = new Set<TokenLocation>(given.tokenLocations ?? ['header']);
+  if (locations.size === 0 || ![...locations].every((where) => ['header', 'body', 'query'].includes(where))) {
+    throw new ConfigurationError('`tokenLocations` must list one or more of header, body, query');
+  }
+  const realm = given.realm ?? audiences[0];
+  if (typeof realm !== 'string' || !isQuotable(realm)) throw new ConfigurationError('`realm` must be printable ASCII without " or \\');
+  return {
+    verifier: {
+      issuer,
+      audiences,
+      keys,
+      clockTolerance: nonNegativeNumber(given.clockTolerance ?? 5, 'clockTolerance', 'seconds'),
+      strict: boolean(given.strict ?? true, 'strict'),
+    },
+    locations,
+    realm,
+    delegateErrors: boolean(given.delegateErrors ?? false, 'delegateErrors'),
+  };
+}
+
+function audienceList(value: unknown): readonly string[] {
+  const list = typeof value === 'string' ? [value] : value;
+  if (!Array.isArray(list) || list.length === 0 || !list.every((aud) => typeof aud === 'string' && aud !== '')) {
+    throw new ConfigurationError('`audience` must be a non-empty string or list of strings');
+  }
+  return list;
+}
+
+/** The environment's signing key, as a guard verifies with it. */
+function verificationInput(key: NonNullable<ReturnType<typeof environmentDefaults>['signingKey']>): VerificationKeyInput {
+  return 'secret' in key ? key : { publicKey: key.privateKey };
+}

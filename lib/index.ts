@@ -1,0 +1,22 @@
+// express-client-credentials: the OAuth 2.0 client credentials grant for Express (RFC 6749 §4.4, RFC 6750, RFC 9068).
+
+export { issuer, type Issuer, type IssuerOptions, type TrustedIssuer } from './express/issuer.js';
+export {
+  authenticate,
+  requireScope,
+  requireAnyScope,
+  type AuthenticateOptions,
+  type GuardIssuerOptions,
+  type GuardSecretOptions,
+  type GuardPublicKeyOptions,
+  type GuardEnvironmentOptions,
+  type TokenLocation,
+} from './express/guard.js';
+export { sendError } from './express/send-error.js';
+export { OAuthError, ConfigurationError, type OAuthErrorCode } from './core/errors.js';
+export { hashSecret, generateClientSecret, type ClientRecord, type ClientAuthMethod } from './core/client.js';
+export { type AuthInfo } from './core/token-verification.js';
+export { type SigningKeyInput, type VerificationKeyInput, type KeyMaterial, type JwsAlgorithm } from './core/signing-keys.js';
+export { type ClientStore } from './stores/client-store.js';
+export { MemoryClientStore } from './stores/memory-client-store.js';
+export { environmentDefaults, type EnvironmentDefaults } from './env.js';
