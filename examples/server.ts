@@ -11,10 +11,10 @@ export interface ExampleServer {
   readonly demoClient?: { readonly id: string; readonly secret: string };
 }
 
-export async function createExampleServer(env: NodeJS.ProcessEnv = process.env): Promise<ExampleServer> {
+export async function createExampleServer(): Promise<ExampleServer> {
   let clients: ClientRecord[] | undefined;
   let demoClient: ExampleServer['demoClient'];
-  if (!env.OAUTH_CLIENTS_FILE) {
+  if (!process.env.OAUTH_CLIENTS_FILE) {
     demoClient = { id: 'demo', secret: generateClientSecret() };
     clients = [{ client_id: demoClient.id, client_secret_hash: await hashSecret(demoClient.secret), scope: 'read write', default_scope: 'read' }];
   }

@@ -1,0 +1,67 @@
+import express from 'express';
+import request from 'supertest';
+import { issuer } from 'express-client-credentials';
+import { aClient, decodeHeader, decodePayload, ISSUER, keyPairs, SECRET, tokenServer } from '../support/fixtures.js';
+
+describe('authorization server metadata: RFC 8414 §2 and §3', () => {
+  it('describes the issuer, its endpoints, grant, auth methods and scopes', async () => {
+    const { app } = tokenServer([await aClient({ scope: 'read write' }), await aClient({ scope: 'admin' })]);
+    const res = await request(app).get('/.well-known/oauth-authorization-server').expect(200).expect('Content-Type', /json/);
+    expect(res.body).toEqual({
+      issuer: ISSUER,
+      token_endpoint: `${ISSUER}/token`,
+      jwks_uri: `${ISSUER}/.well-known/jwks.json`,
+      response_types_supported: [],
+      grant_types_supported: ['client_credentials'],
+      token_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post'],
+      scopes_supported: ['read', 'write', 'admin'],
+    });
+  });
+
+  it('names the issuer that tokens carry in iss', async () => {
+    const client = await aClient();
+    const { app } = tokenServer([client]);
+    const metadata = await request(app).get('/.well-known/oauth-authorization-server');
+    const token = await request(app).post('/token').auth(client.id, client.secret).type('form').send({ grant_type: 'client_credentials' });
+    expect(decodePayload(token.body.access_token).iss).toBe(metadata.body.issuer);
+  });
+
+  it('derives token_endpoint from where the endpoint is mounted, or takes it from the options', async () => {
+    const app = express();
+    const nested = express();
+    const tokens = issuer({ issuer: ISSUER, signingKey: { secret: SECRET }, clients: [] });
+    nested.use('/oauth/token', tokens);
+    app.use('/auth', nested);
+    app.get('/.well-known/oauth-authorization-server', tokens.metadata);
+    expect((await request(app).get('/.well-known/oauth-authorization-server')).body.token_endpoint).toBe(`${ISSUER}/auth/oauth/token`);
+    const explicit = issuer({ issuer: ISSUER, signingKey: { secret: SECRET }, clients: [], tokenEndpoint: 'https://as.example/t', jwksUri: 'https://as.example/k' });
+    const other = express().get('/m', explicit.metadata);
+    expect((await request(other).get('/m')).body).toMatchObject({ token_endpoint: 'https://as.example/t', jwks_uri: 'https://as.example/k' });
+  });
+});
+
+describe('JSON Web Key Set: RFC 7517 §5', () => {
+  it.each([
+    ['RSA', keyPairs.rsa, 'RS256', ['alg', 'e', 'kid', 'kty', 'n', 'use']],
+    ['EC P-256', keyPairs.ec, 'ES256', ['alg', 'crv', 'kid', 'kty', 'use', 'x', 'y']],
+    ['Ed25519', keyPairs.ed25519, 'EdDSA', ['alg', 'crv', 'kid', 'kty', 'use', 'x']],
+  ])('publishes the public half of a %s key with kid, alg and use, and nothing private', async (_name, make, alg, members) => {
+    const client = await aClient();
+    const { app } = tokenServer([client], { signingKey: { privateKey: make() } });
+    const res = await request(app).get('/.well-known/jwks.json').expect(200).expect('Content-Type', /^application\/jwk-set\+json/);
+    expect(res.body.keys).toHaveLength(1);
+    const [jwk] = res.body.keys;
+    expect(Object.keys(jwk).sort()).toEqual(members);
+    expect(jwk).toMatchObject({ alg, use: 'sig' });
+    for (const member of ['d', 'p', 'q', 'dp', 'dq', 'qi', 'k']) expect(jwk[member]).toBeUndefined();
+    const token = await request(app).post('/token').auth(client.id, client.secret).type('form').send({ grant_type: 'client_credentials' });
+    expect(decodeHeader(token.body.access_token)).toEqual({ alg, typ: 'at+jwt', kid: jwk.kid });
+  });
+
+  it('never publishes an HS256 secret', async () => {
+    const { app } = tokenServer([]);
+    const res = await request(app).get('/.well-known/jwks.json').expect(200);
+    expect(res.body).toEqual({ keys: [] });
+    expect(res.text).not.toContain(Buffer.from(SECRET).toString('base64url'));
+  });
+});

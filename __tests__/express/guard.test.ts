@@ -1,0 +1,272 @@
+import { createPublicKey } from 'node:crypto';
+import express, { type ErrorRequestHandler, type RequestHandler } from 'express';
+import request from 'supertest';
+import {
+  authenticate,
+  ConfigurationError,
+  issuer,
+  OAuthError,
+  requireAnyScope,
+  requireScope,
+  type AuthenticateOptions,
+} from 'express-client-credentials';
+import { signJws } from '../../lib/core/jws.js';
+import { resolveSigningKey } from '../../lib/core/signing-keys.js';
+import { aClient, AUDIENCE, hs256, ISSUER, keyPairs, SECRET, tokenServer } from '../support/fixtures.js';
+
+const now = () => Math.floor(Date.now() / 1000);
+const claims = (overrides: Record<string, unknown> = {}) => ({
+  iss: ISSUER, sub: 'svc', client_id: 'svc', aud: AUDIENCE, iat: now(), exp: now() + 600, jti: `j-${Math.random()}`, scope: 'read', ...overrides,
+});
+const REALM = `realm="${AUDIENCE}"`;
+
+/** A resource server on its own: the guard, then routes that echo req.auth. */
+function resourceServer(options: AuthenticateOptions, ...guards: RequestHandler[]) {
+  const app = express();
+  app.use(express.urlencoded({ extended: false }));
+  app.use(authenticate(options));
+  app.all('/data', ...guards, (req, res) => {
+    res.json({ client_id: req.auth?.clientId, scopes: req.auth?.scopes, jti: req.auth?.claims.jti, token: req.auth?.token });
+  });
+  return app;
+}
+
+const secretApp = resourceServer({ secret: SECRET, issuer: ISSUER, audience: AUDIENCE });
+
+describe('reading the token: RFC 6750 §2', () => {
+  it('accepts Authorization: Bearer and sets req.auth with client, scopes, claims and the raw token', async () => {
+    const token = hs256(claims({ scope: 'read write' }));
+    const res = await request(secretApp).get('/data').set('Authorization', `Bearer ${token}`).expect(200);
+    expect(res.body).toEqual({ client_id: 'svc', scopes: ['read', 'write'], jti: expect.stringMatching(/^j-/), token });
+  });
+
+  it.each(['bearer', 'BEARER', 'BeArEr'])('treats the scheme %s case-insensitively', async (scheme) => {
+    await request(secretApp).get('/data').set('Authorization', `${scheme} ${hs256(claims())}`).expect(200);
+  });
+
+  it.each([
+    ['no Authorization header', undefined],
+    ['the Basic scheme', 'Basic YTpi'],
+    ['an unknown scheme', 'Token abc'],
+  ])('answers %s with 401 and a Bearer challenge without an error code (§3.1)', async (_name, header) => {
+    const req = request(secretApp).get('/data');
+    const res = await (header === undefined ? req : req.set('Authorization', header));
+    expect(res.status).toBe(401);
+    expect(res.headers['www-authenticate']).toBe(`Bearer ${REALM}`);
+    expect(res.body).toEqual({ error: 'invalid_token', error_description: 'An access token is required' });
+  });
+
+  it.each([
+    ['Bearer with no token', 'Bearer'],
+    ['Bearer with an empty token', 'Bearer '],
+    ['Bearer with two tokens', `Bearer ${hs256(claims())} ${hs256(claims())}`],
+    ['a token with characters outside b64token', 'Bearer abc$def'],
+  ])('answers %s with 400 invalid_request', async (_name, header) => {
+    const res = await request(secretApp).get('/data').set('Authorization', header);
+    expect(res.status).toBe(400);
+    expect(res.body.error).toBe('invalid_request');
+    expect(res.headers['www-authenticate']).toMatch(/^Bearer realm="[^"]+", error="invalid_request", error_description="[^"]+"$/);
+  });
+
+  it('ignores access_token in the query and the body unless enabled (§2.2, §2.3)', async () => {
+    const token = hs256(claims());
+    expect((await request(secretApp).get(`/data?access_token=${token}`)).status).toBe(401);
+    expect((await request(secretApp).post('/data').type('form').send({ access_token: token })).status).toBe(401);
+  });
+
+  it('accepts the query and the form body when enabled', async () => {
+    const open = resourceServer({ secret: SECRET, issuer: ISSUER, tokenLocations: ['header', 'body', 'query'] });
+    const token = hs256(claims());
+    await request(open).get(`/data?access_token=${token}`).expect(200);
+    await request(open).post('/data').type('form').send({ access_token: token }).expect(200);
+    // §2.2: the body method is for form-encoded, non-GET requests only.
+    expect((await request(open).post('/data').type('json').send({ access_token: token })).status).toBe(401);
+  });
+
+  it('answers invalid_request to a token sent in more than one way (§3.1), enabled or not', async () => {
+    const token = hs256(claims());
+    const res = await request(secretApp).get(`/data?access_token=${token}`).set('Authorization', `Bearer ${token}`);
+    expect(res.status).toBe(400);
+    expect(res.body.error).toBe('invalid_request');
+    const open = resourceServer({ secret: SECRET, issuer: ISSUER, tokenLocations: ['body', 'query'] });
+    expect((await request(open).post(`/data?access_token=${token}`).type('form').send({ access_token: token })).status).toBe(400);
+  });
+});
+
+describe('validating the token: RFC 6750 §3.1 and RFC 9068 §4', () => {
+  it.each([
+    ['a bad signature', hs256(claims(), undefined, 'another-secret-of-at-least-32-bytes!'), 'The token signature is invalid'],
+    ['an expired token', hs256(claims({ exp: now() - 60 })), 'The token has expired'],
+    ['a token not yet valid', hs256(claims({ nbf: now() + 60 })), 'The token is not valid yet'],
+    ['the wrong issuer', hs256(claims({ iss: 'http://127.0.0.1:4000' })), 'The token issuer is not trusted'],
+    ['the wrong audience', hs256(claims({ aud: 'http://127.0.0.1:3000/other' })), 'The token audience is not this resource'],
+    ['typ JWT', hs256(claims(), { alg: 'HS256', typ: 'JWT' }), 'The token type is not accepted'],
+    ['alg none', `${Buffer.from('{"alg":"none","typ":"at+jwt"}').toString('base64url')}.${Buffer.from(JSON.stringify(claims())).toString('base64url')}.`, 'The token is not a JWS'],
+    ['garbage', 'abc.def.ghi', 'The token is not a JWS'],
+  ])('answers %s with 401 invalid_token and a challenge that says why', async (_name, token, description) => {
+    const res = await request(secretApp).get('/data').set('Authorization', `Bearer ${token}`);
+    expect(res.status).toBe(401);
+    expect(res.headers['www-authenticate']).toBe(`Bearer ${REALM}, error="invalid_token", error_description="${description}"`);
+    expect(res.body).toEqual({ error: 'invalid_token', error_description: description });
+    expect(res.headers['cache-control']).toBe('no-store');
+  });
+
+  it('tolerates clock skew within clockTolerance (5 s by default)', async () => {
+    await request(secretApp).get('/data').set('Authorization', `Bearer ${hs256(claims({ exp: now() - 2 }))}`).expect(200);
+    const strictClock = resourceServer({ secret: SECRET, issuer: ISSUER, clockTolerance: 0 });
+    expect((await request(strictClock).get('/data').set('Authorization', `Bearer ${hs256(claims({ exp: now() - 2 }))}`)).status).toBe(401);
+  });
+
+  it('accepts typ JWT from a legacy issuer when strict is off', async () => {
+    const legacy = resourceServer({ secret: SECRET, issuer: ISSUER, strict: false });
+    await request(legacy).get('/data').set('Authorization', `Bearer ${hs256(claims(), { alg: 'HS256', typ: 'JWT' })}`).expect(200);
+  });
+
+  it.each([
+    ['a PEM public key', (pem: string) => ({ publicKey: pem })],
+    ['a public JWK', (pem: string) => ({ publicKey: createPublicKey(pem).export({ format: 'jwk' }) })],
+    ['a list of keys', (pem: string) => ({ publicKey: [createPublicKey(keyPairs.ec()), pem] })],
+  ])('verifies with %s alone, for a separate resource server', async (_name, keyOption) => {
+    const key = resolveSigningKey({ privateKey: keyPairs.rsa() });
+    const pem = createPublicKey(key.signingKey).export({ format: 'pem', type: 'spki' }).toString();
+    const app = resourceServer({ ...keyOption(pem), issuer: ISSUER });
+    await request(app).get('/data').set('Authorization', `Bearer ${signJws(claims(), key, 'at+jwt')}`).expect(200);
+    // No HS/RS confusion: an HS256 token signed with the public PEM as secret is refused.
+    const forged = hs256(claims(), { alg: 'HS256', typ: 'at+jwt' }, pem);
+    expect((await request(app).get('/data').set('Authorization', `Bearer ${forged}`)).status).toBe(401);
+  });
+
+  it('accepts any of several configured audiences', async () => {
+    const multi = resourceServer({ secret: SECRET, issuer: ISSUER, audience: ['https://a.example', AUDIENCE] });
+    await request(multi).get('/data').set('Authorization', `Bearer ${hs256(claims())}`).expect(200);
+  });
+
+  it('uses the realm option in challenges', async () => {
+    const named = resourceServer({ secret: SECRET, issuer: ISSUER, realm: 'reports' });
+    expect((await request(named).get('/data')).headers['www-authenticate']).toBe('Bearer realm="reports"');
+  });
+});
+
+describe('scopes: RFC 6750 §3.1 insufficient_scope', () => {
+  const app = resourceServer({ secret: SECRET, issuer: ISSUER }, requireScope('read', 'write'));
+  const any = resourceServer({ secret: SECRET, issuer: ISSUER }, requireAnyScope('admin', 'write'));
+  const bearer = (scope: unknown, claim = 'scope') => `Bearer ${hs256(claims({ scope: undefined, [claim]: scope }))}`;
+
+  it('lets a token with every required scope through', async () => {
+    await request(app).get('/data').set('Authorization', bearer('write read extra')).expect(200);
+  });
+
+  it('answers 403 with the required scope in the challenge when one is missing', async () => {
+    const res = await request(app).get('/data').set('Authorization', bearer('read'));
+    expect(res.status).toBe(403);
+    expect(res.headers['www-authenticate']).toBe(
+      `Bearer ${REALM}, error="insufficient_scope", error_description="The access token lacks the required scope", scope="read write"`,
+    );
+    expect(res.body).toEqual({ error: 'insufficient_scope', error_description: 'The access token lacks the required scope' });
+  });
+
+  it('reads scopes from scp arrays, as Hydra issues them', async () => {
+    await request(app).get('/data').set('Authorization', bearer(['read', 'write'], 'scp')).expect(200);
+  });
+
+  it('answers invalid_token to a scope claim of another shape', async () => {
+    const res = await request(app).get('/data').set('Authorization', bearer(42));
+    expect([res.status, res.body.error]).toEqual([401, 'invalid_token']);
+  });
+
+  it('accepts any one of several scopes with requireAnyScope', async () => {
+    await request(any).get('/data').set('Authorization', bearer('write')).expect(200);
+    expect((await request(any).get('/data').set('Authorization', bearer('read'))).status).toBe(403);
+  });
+
+  it.each([[[]], [['read write']], [['re"ad']]])('refuses scope names %j at construction', (scopes) => {
+    expect(() => requireScope(...scopes)).toThrow(ConfigurationError);
+  });
+});
+
+describe('the two-line setup: requireScope() alone', () => {
+  it('verifies tokens of the issuer() mounted in the same app', async () => {
+    const client = await aClient({ scope: 'read write', default_scope: 'read' });
+    const { app } = tokenServer([client]);
+    const { body } = await request(app).post('/token').auth(client.id, client.secret).type('form').send({ grant_type: 'client_credentials' });
+    const res = await request(app).get('/api/data').set('Authorization', `Bearer ${body.access_token}`).expect(200);
+    expect(res.body).toEqual({ client_id: client.id, scope: 'read' });
+    expect((await request(app).get('/api/data')).headers['www-authenticate']).toBe(`Bearer ${REALM}`);
+  });
+
+  it('finds an issuer mounted in a parent app, with an ephemeral key', async () => {
+    const client = await aClient();
+    const parent = express();
+    const api = express();
+    api.get('/data', requireScope('read'), (req, res) => { res.json({ client_id: req.auth?.clientId }); });
+    const emitWarning = jest.spyOn(process, 'emitWarning');
+    try {
+      parent.use('/token', issuer({ issuer: ISSUER, clients: [client.record] }));
+      expect(emitWarning).toHaveBeenCalledWith(expect.stringContaining('ephemeral ES256 key'), expect.anything());
+    } finally {
+      emitWarning.mockRestore();
+    }
+    parent.use('/api', api);
+    const { body } = await request(parent).post('/token').auth(client.id, client.secret).type('form').send({ grant_type: 'client_credentials', scope: 'read' });
+    await request(parent).get('/api/data').set('Authorization', `Bearer ${body.access_token}`).expect(200, { client_id: client.id });
+  });
+
+  it('answers 500 server_error, and warns the developer, when it has no key to verify with', async () => {
+    const app = express();
+    app.get('/data', requireScope('read'), (_req, res) => { res.json({}); });
+    const emitWarning = jest.spyOn(process, 'emitWarning').mockImplementation(() => undefined);
+    let res: request.Response;
+    try {
+      res = await request(app).get('/data').set('Authorization', `Bearer ${hs256(claims())}`);
+      expect(emitWarning).toHaveBeenCalledWith(expect.stringContaining('found no issuer() mounted'), expect.anything());
+    } finally {
+      emitWarning.mockRestore();
+    }
+    expect(res.status).toBe(500);
+    expect(res.body).toEqual({ error: 'server_error', error_description: 'The server could not handle the request' });
+  });
+});
+
+describe('error rendering', () => {
+  it('passes typed errors to next(err) with delegateErrors, status and headers included', async () => {
+    const seen: unknown[] = [];
+    const app = express();
+    app.get('/data', authenticate({ secret: SECRET, issuer: ISSUER, delegateErrors: true }), requireScope('admin'), (_req, res) => { res.json({}); });
+    const handler: ErrorRequestHandler = (err: unknown, _req, res, _next) => {
+      seen.push(err);
+      res.status((err as OAuthError).status).send('custom');
+    };
+    app.use(handler);
+    expect((await request(app).get('/data')).text).toBe('custom');
+    const res = await request(app).get('/data').set('Authorization', `Bearer ${hs256(claims())}`);
+    expect([res.status, res.text]).toEqual([403, 'custom']);
+    expect(seen[0]).toBeInstanceOf(OAuthError);
+    expect(seen.map((e) => (e as OAuthError).error)).toEqual(['invalid_token', 'insufficient_scope']);
+    expect((seen[1] as OAuthError).headers['WWW-Authenticate']).toContain('scope="admin"');
+  });
+
+  it("works with Express's default error handler, which applies the error's status and headers", async () => {
+    const app = express();
+    app.get('/data', authenticate({ secret: SECRET, issuer: ISSUER, delegateErrors: true }), (_req, res) => { res.json({}); });
+    const res = await request(app).get('/data').set('Authorization', 'Bearer x.y.z');
+    expect(res.status).toBe(401);
+    expect(res.headers['www-authenticate']).toContain('error="invalid_token"');
+  });
+});
+
+describe('options are checked when authenticate() is called', () => {
+  it.each([
+    ['a short secret', { secret: 'short', issuer: ISSUER }, /at least 32 bytes/],
+    ['a secret and a public key', { secret: SECRET, publicKey: createPublicKey(keyPairs.ec()) } as AuthenticateOptions, /one of/],
+    ['a public key that is no key', { publicKey: 'nope', issuer: ISSUER }, /not a PEM or JWK public key/],
+    ['an unknown option', { secret: SECRET, audiance: 'x' } as AuthenticateOptions, /unknown option `audiance`/],
+    ['no token location', { secret: SECRET, tokenLocations: [] }, /tokenLocations/],
+    ['an unknown token location', { secret: SECRET, tokenLocations: ['cookie'] } as never, /tokenLocations/],
+    ['a negative clock tolerance', { secret: SECRET, clockTolerance: -1 }, /clockTolerance/],
+    ['an empty audience list', { secret: SECRET, audience: [] }, /audience/],
+    ['strict that is no boolean', { secret: SECRET, strict: 'yes' } as never, /strict/],
+  ])('refuses %s', (_name, options, message) => {
+    expect(() => authenticate(options)).toThrow(ConfigurationError);
+    expect(() => authenticate(options)).toThrow(message);
+  });
+});

@@ -1,0 +1,75 @@
+import express from 'express';
+import { MemoryStore } from 'express-rate-limit';
+import request from 'supertest';
+import { aClient, tokenServer, type TestClient } from '../support/fixtures.js';
+
+const CC = { grant_type: 'client_credentials' };
+
+describe('brute-force protection: RFC 6749 §2.3.1 "MUST protect against brute force attacks"', () => {
+  let client: TestClient;
+  let other: TestClient;
+  beforeAll(async () => {
+    client = await aClient();
+    other = await aClient();
+  });
+
+  /** Behind a proxy, as production apps are: `trust proxy` makes X-Forwarded-For the client address. */
+  function proxiedServer(...args: Parameters<typeof tokenServer>) {
+    const server = tokenServer(...args);
+    const app = express().set('trust proxy', 'loopback').use(server.app);
+    return { app, from: (address: string) => ({ 'X-Forwarded-For': address }) };
+  }
+
+  it('locks a client id from one address after 10 failed authentications, the right secret included, until the window ends', async () => {
+    const { app, from } = proxiedServer([client, other]);
+    for (let i = 0; i < 10; i++) {
+      const res = await request(app).post('/token').set(from('203.0.113.7')).auth(client.id, 'wrong').type('form').send(CC);
+      expect(res.status).toBe(401);
+    }
+    const locked = await request(app).post('/token').set(from('203.0.113.7')).auth(client.id, client.secret).type('form').send(CC);
+    expect(locked.status).toBe(429);
+    expect(locked.body).toEqual({ error: 'temporarily_unavailable', error_description: 'Too many requests; retry later' });
+    expect(locked.headers['retry-after']).toMatch(/^\d+$/);
+    expect(Number(locked.headers['retry-after'])).toBeGreaterThan(800);
+    expect(locked.headers.ratelimit).toContain('"10-in-15min"; r=0');
+    expect(locked.headers['cache-control']).toBe('no-store');
+
+    // The lock is per (address, client id): the same client elsewhere, and other clients here, go on.
+    await request(app).post('/token').set(from('198.51.100.1')).auth(client.id, client.secret).type('form').send(CC).expect(200);
+    await request(app).post('/token').set(from('203.0.113.7')).auth(other.id, other.secret).type('form').send(CC).expect(200);
+  });
+
+  it('counts only failed authentications, not successful requests or other errors', async () => {
+    const { app, from } = proxiedServer([client], { rateLimit: { failedAuthentication: { limit: 2 } } });
+    for (let i = 0; i < 5; i++) {
+      await request(app).post('/token').set(from('203.0.113.8')).auth(client.id, client.secret).type('form').send(CC).expect(200);
+      await request(app).post('/token').set(from('203.0.113.8')).auth(client.id, client.secret).type('form').send({ ...CC, scope: 'admin' }).expect(400);
+    }
+    await request(app).post('/token').set(from('203.0.113.8')).auth(client.id, 'wrong').type('form').send(CC).expect(401);
+    await request(app).post('/token').set(from('203.0.113.8')).auth(client.id, 'wrong').type('form').send(CC).expect(401);
+    await request(app).post('/token').set(from('203.0.113.8')).auth(client.id, client.secret).type('form').send(CC).expect(429);
+  });
+
+  it('caps all token requests per address (perAddress)', async () => {
+    const { app, from } = proxiedServer([client], { rateLimit: { perAddress: { limit: 3 } } });
+    for (let i = 0; i < 3; i++) await request(app).post('/token').set(from('203.0.113.9')).type('form').send(CC).expect(401);
+    const res = await request(app).post('/token').set(from('203.0.113.9')).auth(client.id, client.secret).type('form').send(CC);
+    expect(res.status).toBe(429);
+    expect(res.body.error).toBe('temporarily_unavailable');
+    await request(app).post('/token').set(from('203.0.113.10')).auth(client.id, client.secret).type('form').send(CC).expect(200);
+  });
+
+  it('uses a store passed through the options', async () => {
+    const store = new MemoryStore();
+    const { app, from } = proxiedServer([client], { rateLimit: { failedAuthentication: { store } } });
+    await request(app).post('/token').set(from('203.0.113.11')).auth(client.id, 'wrong').type('form').send(CC).expect(401);
+    expect((await store.get(`203.0.113.11|${client.id}`))?.totalHits).toBe(1);
+  });
+
+  it('can be turned off', async () => {
+    const { app, from } = proxiedServer([client], { rateLimit: false });
+    for (let i = 0; i < 12; i++) await request(app).post('/token').set(from('203.0.113.12')).auth(client.id, 'wrong').type('form').send(CC).expect(401);
+    const res = await request(app).post('/token').set(from('203.0.113.12')).auth(client.id, client.secret).type('form').send(CC).expect(200);
+    expect(res.headers.ratelimit).toBeUndefined();
+  });
+});

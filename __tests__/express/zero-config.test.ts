@@ -1,0 +1,48 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import express from 'express';
+import request from 'supertest';
+import { authenticate, ConfigurationError, environmentDefaults, issuer, requireScope } from 'express-client-credentials';
+import { aClient, decodePayload } from '../support/fixtures.js';
+
+const NAMES = ['PORT', 'HOST', 'OAUTH_ISSUER', 'OAUTH_AUDIENCE', 'OAUTH_CLIENTS_FILE', 'OAUTH_SIGNING_KEY_FILE', 'OAUTH_TOKEN_SECRET'];
+const saved = Object.fromEntries(NAMES.map((name) => [name, process.env[name]]));
+beforeEach(() => NAMES.forEach((name) => delete process.env[name]));
+afterAll(() => Object.entries(saved).forEach(([name, value]) => (value === undefined ? delete process.env[name] : (process.env[name] = value))));
+
+describe('zero configuration: issuer() and requireScope() read the OAUTH_* variables', () => {
+  it('runs an issuer and a separate resource server from the environment alone', async () => {
+    const client = await aClient({ scope: 'read' });
+    const file = join(mkdtempSync(join(tmpdir(), 'ecc-env-')), 'clients.json');
+    writeFileSync(file, JSON.stringify([client.record]));
+    Object.assign(process.env, { HOST: '10.0.0.5', PORT: '8080', OAUTH_CLIENTS_FILE: file, OAUTH_TOKEN_SECRET: 'an-hs256-secret-of-32-bytes-or-more' });
+
+    const authServer = express().use('/token', issuer());
+    const api = express().get('/data', requireScope('read'), (req, res) => { res.json({ client_id: req.auth?.clientId }); });
+
+    const { body } = await request(authServer).post('/token').auth(client.id, client.secret).type('form').send({ grant_type: 'client_credentials' }).expect(200);
+    expect(decodePayload(body.access_token)).toMatchObject({ iss: 'http://10.0.0.5:8080', aud: 'http://10.0.0.5:8080/api' });
+    await request(api).get('/data').set('Authorization', `Bearer ${body.access_token}`).expect(200, { client_id: client.id });
+  });
+
+  it('documents its defaults: http://127.0.0.1:3000, audience issuer + /api', () => {
+    expect(environmentDefaults({})).toEqual({ issuer: 'http://127.0.0.1:3000', audience: undefined, signingKey: undefined, clientsFile: undefined });
+    expect(environmentDefaults({ OAUTH_ISSUER: 'https://as.example', OAUTH_AUDIENCE: 'https://api.example' })).toMatchObject({
+      issuer: 'https://as.example',
+      audience: 'https://api.example',
+    });
+  });
+
+  it.each([
+    ['issuer() without clients or OAUTH_CLIENTS_FILE', {}, () => issuer(), /OAUTH_CLIENTS_FILE/],
+    ['authenticate() without any key', {}, () => authenticate(), /OAUTH_SIGNING_KEY_FILE \/ OAUTH_TOKEN_SECRET/],
+    ['both OAUTH_SIGNING_KEY_FILE and OAUTH_TOKEN_SECRET', { OAUTH_SIGNING_KEY_FILE: '/k.pem', OAUTH_TOKEN_SECRET: 'x'.repeat(32) }, () => authenticate(), /not both/],
+    ['an unreadable OAUTH_SIGNING_KEY_FILE', { OAUTH_SIGNING_KEY_FILE: '/nonexistent/key.pem' }, () => authenticate(), /cannot read OAUTH_SIGNING_KEY_FILE/],
+    ['a short OAUTH_TOKEN_SECRET', { OAUTH_TOKEN_SECRET: 'short' }, () => authenticate(), /at least 32 bytes/],
+  ])('fails fast on %s, saying what to set', (_name, env, make, message) => {
+    Object.assign(process.env, env);
+    expect(make).toThrow(ConfigurationError);
+    expect(make).toThrow(message);
+  });
+});

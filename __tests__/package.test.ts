@@ -1,0 +1,70 @@
+// The built package, as users install it: dist/ from `npm run build`, through the exports map.
+
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+const ROOT = join(__dirname, '..');
+const EXPORTS = ['issuer', 'authenticate', 'requireScope', 'requireAnyScope', 'hashSecret', 'generateClientSecret', 'MemoryClientStore', 'OAuthError', 'ConfigurationError', 'sendError', 'environmentDefaults'];
+const node = (args: string[]) => execFileSync(process.execPath, args, { cwd: ROOT, encoding: 'utf8' }).trim();
+
+describe('the published package', () => {
+  beforeAll(() => {
+    if (!existsSync(join(ROOT, 'dist', 'index.js'))) throw new Error('dist/ is missing: run `npm run build` (npm install does it) before the tests');
+  });
+
+  it('works from require()', () => {
+    const names = node(['-e', `const m = require('express-client-credentials'); console.log(${JSON.stringify(EXPORTS)}.filter((n) => typeof m[n] !== 'function').join(',') || 'ok')`]);
+    expect(names).toBe('ok');
+  });
+
+  it('works from import', () => {
+    const script = `import * as m from 'express-client-credentials'; import { issuer } from 'express-client-credentials'; console.log(typeof issuer === 'function' && ${JSON.stringify(EXPORTS)}.every((n) => typeof m[n] === 'function') ? 'ok' : 'missing')`;
+    expect(node(['--input-type=module', '-e', script])).toBe('ok');
+  });
+
+  it('issues and verifies a token end to end from dist/', () => {
+    const script = `
+      const express = require('express');
+      const { issuer, requireScope, hashSecret } = require('express-client-credentials');
+      (async () => {
+        const app = express();
+        app.use('/token', issuer({ issuer: 'http://127.0.0.1:1', signingKey: { secret: 'x'.repeat(32) }, clients: [{ client_id: 'a', client_secret_hash: await hashSecret('b', 4), scope: 'read' }] }));
+        app.get('/x', requireScope('read'), (req, res) => res.json(req.auth.scopes));
+        const server = app.listen(0, '127.0.0.1', async () => {
+          const base = 'http://127.0.0.1:' + server.address().port;
+          const token = await (await fetch(base + '/token', { method: 'POST', headers: { authorization: 'Basic ' + Buffer.from('a:b').toString('base64'), 'content-type': 'application/x-www-form-urlencoded' }, body: 'grant_type=client_credentials' })).json();
+          const res = await fetch(base + '/x', { headers: { authorization: 'Bearer ' + token.access_token } });
+          console.log(res.status, JSON.stringify(await res.json()));
+          server.close();
+        });
+      })();`;
+    expect(node(['-e', script])).toBe('200 ["read"]');
+  });
+
+  it('ships declarations that type req.auth for users without extra setup', () => {
+    // A user's project: its own folder, the package installed under node_modules, strict tsc.
+    const project = mkdtempSync(join(tmpdir(), 'ecc-consumer-'));
+    mkdirSync(join(project, 'node_modules'));
+    symlinkSync(ROOT, join(project, 'node_modules', 'express-client-credentials'));
+    for (const name of ['express', '@types']) symlinkSync(join(ROOT, 'node_modules', name), join(project, 'node_modules', name));
+    writeFileSync(join(project, 'tsconfig.json'), JSON.stringify({ compilerOptions: { strict: true, module: 'node16', moduleResolution: 'node16', target: 'ES2022', noEmit: true, types: ['node'] }, files: ['app.ts'] }));
+    writeFileSync(
+      join(project, 'app.ts'),
+      `import express from 'express';
+       import { issuer, requireScope, type AuthInfo } from 'express-client-credentials';
+       const app = express();
+       app.use('/token', issuer({ clients: [] }));
+       app.get('/x', requireScope('read'), (req, res) => {
+         const auth: AuthInfo | undefined = req.auth;
+         const scopes: readonly string[] = req.auth?.scopes ?? [];
+         res.json({ client: auth?.clientId, scopes });
+       });
+       // @ts-expect-error: req.auth is typed, not any
+       const wrong: number = express.request.auth;
+       void wrong;`,
+    );
+    execFileSync(process.execPath, [join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', project], { encoding: 'utf8' });
+  });
+});
