@@ -133,6 +133,13 @@ describe('checking credentials against the store: RFC 6749 §2.3.1, §5.2', () =
     await expect(authenticate(attempt(client.id, client.secret, 'client_secret_post'))).resolves.toMatchObject({ id: client.id });
   });
 
+  it('refuses a secret that matches only on the 72 bytes bcrypt reads', async () => {
+    const client = await aClient({ secret: 'k'.repeat(72) });
+    const { authenticate } = await setUp([client.record]);
+    await expect(authenticate(attempt(client.id, client.secret))).resolves.toMatchObject({ id: client.id });
+    await expect(authenticate(attempt(client.id, `${client.secret}-and-more`))).rejects.toMatchObject({ error: 'invalid_client' });
+  });
+
   it('accepts any of several secret hashes, for a secret roll-over', async () => {
     const client = await aClient();
     const next = await aClient({ client_id: client.id });

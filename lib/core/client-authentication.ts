@@ -140,8 +140,10 @@ export function clientAuthenticator(options: ClientAuthenticatorOptions): (crede
     for (const hash of client.secretHashes) {
       if ((matched = await compare(credentials.secret, hash))) break;
     }
+    // bcrypt reads 72 bytes at most: a longer secret would match on its prefix alone.
+    const whole = Buffer.byteLength(credentials.secret) <= 72;
     // Checked after the comparison, so a wrong method costs as much as a wrong secret.
-    if (!matched || client.id !== credentials.clientId || client.authMethod !== credentials.method) throw invalidClient();
+    if (!matched || !whole || client.id !== credentials.clientId || client.authMethod !== credentials.method) throw invalidClient();
     if (client.disabled) {
       // The secret was right: the client is known to be itself, so it may learn that it is refused.
       throw new OAuthError('unauthorized_client', 400, 'The client is not allowed to obtain tokens');
