@@ -96,7 +96,7 @@ describe('checking credentials against the store: RFC 6749 §2.3.1, §5.2', () =
 
   async function setUp(records: ClientRecord[]) {
     const counter = countingCompare();
-    const authenticate = clientAuthenticator({ store: new MemoryClientStore(records), storeTimeout: 1000, compare: counter.compare });
+    const authenticate = clientAuthenticator({ store: new MemoryClientStore(records), storeTimeout: 1000, hashCost: 4, compare: counter.compare });
     return { ...counter, authenticate };
   }
 
@@ -123,6 +123,25 @@ describe('checking credentials against the store: RFC 6749 §2.3.1, §5.2', () =
     expect(costs).toEqual([4]);
     // Same error, same text: nothing tells an unknown client from a wrong secret.
     expect(unknown).toEqual(new OAuthError('invalid_client', 401, 'Client authentication failed'));
+  });
+
+  it('compares unknown clients at the configured cost, whatever clients were seen before', async () => {
+    const cheap = await aClient();
+    const counter = countingCompare();
+    const mismatches: [string, number][] = [];
+    const authenticate = clientAuthenticator({
+      store: new MemoryClientStore([cheap.record]),
+      storeTimeout: 1000,
+      hashCost: 5,
+      compare: counter.compare,
+      onCostMismatch: (id, cost) => mismatches.push([id, cost]),
+    });
+    await expect(authenticate(attempt(cheap.id, 'wrong'))).rejects.toMatchObject({ error: 'invalid_client' });
+    await expect(authenticate(attempt(cheap.id, 'wrong'))).rejects.toMatchObject({ error: 'invalid_client' });
+    await expect(authenticate(attempt('nobody', 'wrong'))).rejects.toMatchObject({ error: 'invalid_client' });
+    expect(counter.costs).toEqual([4, 4, 5]);
+    // The operator hears once that this client's cost differs from the dummy's.
+    expect(mismatches).toEqual([[cheap.id, 4]]);
   });
 
   it('answers invalid_client when the client uses a method it is not registered for, after the same comparison', async () => {
@@ -161,7 +180,7 @@ describe('checking credentials against the store: RFC 6749 §2.3.1, §5.2', () =
     ['hangs', (): Promise<ClientRecord | undefined> => new Promise(() => undefined)],
   ])('answers 503 temporarily_unavailable when the store %s, keeping the cause', async (_name, findClient) => {
     const store: ClientStore = { findClient };
-    const authenticate = clientAuthenticator({ store, storeTimeout: 50 });
+    const authenticate = clientAuthenticator({ store, storeTimeout: 50, hashCost: 4 });
     const error = await authenticate(attempt('a', 'b')).catch((e: unknown) => e);
     expect(error).toMatchObject({ error: 'temporarily_unavailable', status: 503, headers: { 'Retry-After': '5' } });
     expect((error as OAuthError).cause).toBeInstanceOf(Error);
@@ -169,7 +188,7 @@ describe('checking credentials against the store: RFC 6749 §2.3.1, §5.2', () =
 
   it('answers server_error when a store returns a malformed record', async () => {
     const store: ClientStore = { findClient: async () => ({ client_id: 'a', client_secret_hash: 'plaintext' }) };
-    const authenticate = clientAuthenticator({ store, storeTimeout: 50 });
+    const authenticate = clientAuthenticator({ store, storeTimeout: 50, hashCost: 4 });
     await expect(authenticate(attempt('a', 'plaintext'))).rejects.toMatchObject({ error: 'server_error', status: 500 });
   });
 });

@@ -74,10 +74,10 @@ describe('reading the token: RFC 6750 §2', () => {
     expect((await request(secretApp).post('/data').type('form').send({ access_token: token })).status).toBe(401);
   });
 
-  it('accepts the query and the form body when enabled', async () => {
+  it('accepts the query and the form body when enabled, marking query responses private (§2.3)', async () => {
     const open = resourceServer({ secret: SECRET, issuer: ISSUER, tokenLocations: ['header', 'body', 'query'] });
     const token = hs256(claims());
-    await request(open).get(`/data?access_token=${token}`).expect(200);
+    await request(open).get(`/data?access_token=${token}`).expect(200).expect('Cache-Control', 'private');
     await request(open).post('/data').type('form').send({ access_token: token }).expect(200);
     // §2.2: the body method is for form-encoded, non-GET requests only.
     expect((await request(open).post('/data').type('json').send({ access_token: token })).status).toBe(401);
@@ -224,6 +224,38 @@ describe('the two-line setup: requireScope() alone', () => {
     }
     expect(res.status).toBe(500);
     expect(res.body).toEqual({ error: 'server_error', error_description: 'The server could not handle the request' });
+  });
+});
+
+describe('authenticate({ issuer }) in the same process', () => {
+  it('verifies with the keys, issuer and audience of an issuer() instance', async () => {
+    const client = await aClient();
+    const tokens = issuer({ issuer: ISSUER, signingKey: { privateKey: keyPairs.ed25519() }, secretHashCost: 4, clients: [client.record] });
+    const app = express();
+    app.use('/token', tokens);
+    app.get('/data', authenticate({ issuer: tokens }), requireScope('read'), (req, res) => { res.json({ client_id: req.auth?.clientId }); });
+    const { body } = await request(app).post('/token').auth(client.id, client.secret).type('form').send({ grant_type: 'client_credentials' });
+    await request(app).get('/data').set('Authorization', `Bearer ${body.access_token}`).expect(200, { client_id: client.id });
+    expect(() => authenticate({ issuer: tokens, secret: SECRET } as AuthenticateOptions)).toThrow(/one of/);
+  });
+
+  it("authenticates itself when req.auth was set by another library, rather than trust its shape", async () => {
+    const app = express();
+    app.use((req, _res, next) => {
+      (req as unknown as { auth: unknown }).auth = { payload: { scope: 'read' } };
+      next();
+    });
+    app.get('/data', authenticate({ secret: SECRET, issuer: ISSUER }), requireScope('read'), (req, res) => { res.json({ client_id: req.auth?.clientId }); });
+    const stranger = express();
+    stranger.use((req, _res, next) => {
+      (req as unknown as { auth: unknown }).auth = { payload: { scope: 'read' } };
+      next();
+    });
+    stranger.get('/data', requireScope('read'), (_req, res) => { res.json({}); });
+    await request(app).get('/data').set('Authorization', `Bearer ${hs256(claims())}`).expect(200, { client_id: 'svc' });
+    const emitWarning = jest.spyOn(process, 'emitWarning').mockImplementation(() => undefined);
+    const res = await Promise.resolve(request(stranger).get('/data')).finally(() => emitWarning.mockRestore());
+    expect([res.status, res.body.error]).toEqual([500, 'server_error']);
   });
 });
 

@@ -71,7 +71,7 @@ function authorizationServer(signingKey: SigningKeyInput, clients: readonly Regi
       res.on('finish', () => seen.push(`${where} ${res.statusCode}`));
       next();
     });
-    const tokens = issuer({ issuer: url, signingKey, clients: clients.map((client) => client.record) });
+    const tokens = issuer({ issuer: url, signingKey, secretHashCost: 4, clients: clients.map((client) => client.record) });
     app.use('/token', tokens);
     app.get('/.well-known/oauth-authorization-server', tokens.metadata);
     app.get('/.well-known/jwks.json', tokens.jwks);

@@ -1,3 +1,4 @@
+import { createConnection, type AddressInfo } from 'node:net';
 import express from 'express';
 import request from 'supertest';
 import { issuer, ConfigurationError, type ClientStore } from 'express-client-credentials';
@@ -206,8 +207,28 @@ describe('request format: RFC 6749 §3.2', () => {
     expectOAuthError(res, 400, 'invalid_request');
   });
 
-  it('ignores unknown parameters (§3.2)', async () => {
+  it('ignores unknown parameters (§3.2), repeated or not, such as RFC 8707 resource indicators', async () => {
     await request(app).post('/token').auth(basicClient.id, basicClient.secret).type('form').send({ ...CC, unknown: 'x' }).expect(200);
+    await request(app).post('/token').auth(basicClient.id, basicClient.secret).type('form')
+      .send('grant_type=client_credentials&resource=https%3A%2F%2Fa.example&resource=https%3A%2F%2Fb.example&x[y]=z').expect(200);
+  });
+
+  it('answers a request whose target is in absolute form, even one a URL parser refuses', async () => {
+    const server = app.listen(0, '127.0.0.1');
+    await new Promise((resolve) => server.once('listening', resolve));
+    const { port } = server.address() as AddressInfo;
+    const body = 'grant_type=client_credentials';
+    const credentials = Buffer.from(`${basicClient.id}:${basicClient.secret}`).toString('base64');
+    const raw = await new Promise<string>((resolve, reject) => {
+      let text = '';
+      const socket = createConnection(port, '127.0.0.1', () => {
+        socket.end(`POST http://x:99999/token HTTP/1.1\r\nHost: x\r\nAuthorization: Basic ${credentials}\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: ${body.length}\r\nConnection: close\r\n\r\n${body}`);
+      });
+      socket.on('data', (chunk) => (text += chunk.toString()));
+      socket.on('end', () => resolve(text));
+      socket.on('error', reject);
+    }).finally(() => server.close());
+    expect(raw).toMatch(/^HTTP\/1\.1 200 /);
   });
 
   it('works behind an app that parsed the form already, still refusing repeats', async () => {

@@ -31,7 +31,7 @@ describe('brute-force protection: RFC 6749 §2.3.1 "MUST protect against brute f
     expect(locked.body).toEqual({ error: 'temporarily_unavailable', error_description: 'Too many requests; retry later' });
     expect(locked.headers['retry-after']).toMatch(/^\d+$/);
     expect(Number(locked.headers['retry-after'])).toBeGreaterThan(800);
-    expect(locked.headers.ratelimit).toContain('"10-in-15min"; r=0');
+    expect(locked.headers.ratelimit).toMatch(/^"failed-authentication"; r=0; t=\d+$/);
     expect(locked.headers['cache-control']).toBe('no-store');
 
     // The lock is per (address, client id): the same client elsewhere, and other clients here, go on.
@@ -48,6 +48,35 @@ describe('brute-force protection: RFC 6749 §2.3.1 "MUST protect against brute f
     await request(app).post('/token').set(from('203.0.113.8')).auth(client.id, 'wrong').type('form').send(CC).expect(401);
     await request(app).post('/token').set(from('203.0.113.8')).auth(client.id, 'wrong').type('form').send(CC).expect(401);
     await request(app).post('/token').set(from('203.0.113.8')).auth(client.id, client.secret).type('form').send(CC).expect(429);
+  });
+
+  it('tells a failing client how many attempts remain', async () => {
+    const { app, from } = proxiedServer([client]);
+    const res = await request(app).post('/token').set(from('203.0.113.20')).auth(client.id, 'wrong').type('form').send(CC).expect(401);
+    expect(res.headers.ratelimit).toContain('"failed-authentication"; r=9;');
+    expect(res.headers['ratelimit-policy']).toContain('"failed-authentication"; q=10; w=900');
+  });
+
+  it('never locks out a client whose concurrent requests carry the right secret (a fleet starting at once)', async () => {
+    const slowStore = { findClient: async (id: string) => (await new Promise((resolve) => setTimeout(resolve, 100)), id === client.id ? client.record : undefined) };
+    const server = tokenServer([], { clients: slowStore });
+    const app = express().set('trust proxy', 'loopback').use(server.app);
+    const statuses = await Promise.all(
+      Array.from({ length: 15 }, () => request(app).post('/token').set('X-Forwarded-For', '203.0.113.21').auth(client.id, client.secret).type('form').send(CC)),
+    );
+    expect(statuses.map((res) => res.status)).toEqual(Array(15).fill(200));
+  });
+
+  it('counts IPv6 clients by /56 network, as express-rate-limit does', async () => {
+    const { app, from } = proxiedServer([client], { rateLimit: { failedAuthentication: { limit: 1 } } });
+    await request(app).post('/token').set(from('2001:db8:0:1::1')).auth(client.id, 'wrong').type('form').send(CC).expect(401);
+    await request(app).post('/token').set(from('2001:db8:0:2::1')).auth(client.id, client.secret).type('form').send(CC).expect(429);
+    await request(app).post('/token').set(from('2001:db8:1::1')).auth(client.id, client.secret).type('form').send(CC).expect(200);
+  });
+
+  it('refuses a store without get(), which the lock needs', () => {
+    const store = { increment: async () => ({ totalHits: 1, resetTime: undefined }), decrement: async () => undefined, resetKey: async () => undefined };
+    expect(() => tokenServer([client], { rateLimit: { failedAuthentication: { store } } })).toThrow(/must implement get\(key\)/);
   });
 
   it('caps all token requests per address (perAddress)', async () => {

@@ -42,7 +42,7 @@ export interface TokenServer {
 /** An app with the token endpoint at /token, metadata, JWKS, and /api/data guarded by requireScope('read'). */
 export function tokenServer(clients: readonly TestClient[], options: IssuerOptions = {}): TokenServer {
   const app = express();
-  const tokens = issuer({ issuer: ISSUER, signingKey: { secret: SECRET }, clients: clients.map((c) => c.record), ...options });
+  const tokens = issuer({ issuer: ISSUER, signingKey: { secret: SECRET }, secretHashCost: 4, clients: clients.map((c) => c.record), ...options });
   app.use('/token', tokens);
   app.get('/.well-known/oauth-authorization-server', tokens.metadata);
   app.get('/.well-known/jwks.json', tokens.jwks);

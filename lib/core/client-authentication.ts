@@ -1,7 +1,7 @@
 // Client authentication at the token endpoint: RFC 6749 §2.3 and §3.2.1.
 
 import bcrypt from 'bcryptjs';
-import { DEFAULT_HASH_COST, hashCost, resolveClient, type Client, type ClientAuthMethod } from './client.js';
+import { hashCost, resolveClient, type Client, type ClientAuthMethod } from './client.js';
 import { OAuthError } from './errors.js';
 import type { ClientStore } from '../stores/client-store.js';
 
@@ -103,30 +103,28 @@ export interface ClientAuthenticatorOptions {
   readonly store: ClientStore;
   /** Milliseconds a store lookup may take before the request fails with a 503. */
   readonly storeTimeout: number;
+  /** bcrypt cost of the stored hashes: unknown clients are compared against a dummy hash of this cost. */
+  readonly hashCost: number;
   /** Compares a secret with a bcrypt hash; a seam for tests that count comparisons. */
   readonly compare?: (secret: string, hash: string) => Promise<boolean>;
+  /** Told once per client whose hash cost differs from `hashCost`, which would let timing tell it apart. */
+  readonly onCostMismatch?: (clientId: string, cost: number) => void;
 }
 
 /**
  * Makes the function that checks credentials against the store. Every failure costs one bcrypt
- * comparison or more: an unknown client is compared against a dummy hash of the same cost as the
- * last real one, so timing does not tell unknown clients from wrong secrets.
+ * comparison or more: an unknown client is compared against a dummy hash of the configured cost,
+ * made once, here, so timing does not tell unknown clients from wrong secrets.
  */
 export function clientAuthenticator(options: ClientAuthenticatorOptions): (credentials: ClientCredentials) => Promise<Client> {
   const compare = options.compare ?? bcrypt.compare;
-  const dummyHashes = new Map<number, Promise<string>>();
-  const dummyHash = (cost: number): Promise<string> => {
-    let hash = dummyHashes.get(cost);
-    if (hash === undefined) dummyHashes.set(cost, (hash = bcrypt.hash('no client has this secret', cost)));
-    return hash;
-  };
-  let lastCost = DEFAULT_HASH_COST;
-  void dummyHash(lastCost);
+  const dummyHash = bcrypt.hash('no client has this secret', options.hashCost);
+  const mismatched = new Set<string>();
 
   return async function authenticateClient(credentials: ClientCredentials): Promise<Client> {
     const record = await withTimeout(() => options.store.findClient(credentials.clientId), options.storeTimeout);
     if (record === undefined) {
-      await compare(credentials.secret, await dummyHash(lastCost));
+      await compare(credentials.secret, await dummyHash);
       throw invalidClient();
     }
     let client: Client;
@@ -135,9 +133,12 @@ export function clientAuthenticator(options: ClientAuthenticatorOptions): (crede
     } catch (cause) {
       throw new OAuthError('server_error', 500, 'The client registration is invalid', {}, { cause });
     }
-    lastCost = hashCost(client.secretHashes[0] as string);
     let matched = false;
     for (const hash of client.secretHashes) {
+      if (hashCost(hash) !== options.hashCost && !mismatched.has(client.id)) {
+        mismatched.add(client.id);
+        options.onCostMismatch?.(client.id, hashCost(hash));
+      }
       if ((matched = await compare(credentials.secret, hash))) break;
     }
     // bcrypt reads 72 bytes at most: a longer secret would match on its prefix alone.

@@ -131,7 +131,8 @@ function scopeGuard(required: string[], match: 'every' | 'some', name: string): 
   };
 
   return function requireScopeMiddleware(req: Request, res: Response, next: NextFunction): void {
-    if (req.auth !== undefined) return check(req, res, next);
+    // Only our own guard's req.auth counts: another library's has another shape.
+    if (guardOf.has(req)) return check(req, res, next);
     let guard: RequestHandler;
     try {
       guard = implicitGuardFor(req, implicitGuards);
@@ -194,6 +195,8 @@ function bearerToken(req: Request, locations: ReadonlySet<TokenLocation>): strin
   const other = locations.has('body') && fromBody !== undefined ? fromBody : locations.has('query') ? fromQuery : undefined;
   if (other === undefined) return undefined;
   if (typeof other !== 'string' || other === '') throw malformed('The access_token parameter is malformed');
+  // RFC 6750 §2.3: responses to a URI carrying a token SHOULD be marked private.
+  if (other === fromQuery) req.res?.set('Cache-Control', 'private');
   return other;
 }
 
@@ -204,15 +207,17 @@ function malformed(description: string): OAuthError {
 function resolveGuardOptions(options: AuthenticateOptions): GuardConfig {
   checkOptions(options, OPTION_NAMES, 'authenticate()');
   const given = options as Partial<GuardIssuerOptions & GuardSecretOptions & GuardPublicKeyOptions>;
-  if ([given.secret, given.publicKey, typeof given.issuer === 'object' ? given.issuer : undefined].filter((v) => v !== undefined).length > 1) {
+  const instance = typeof given.issuer === 'string' || given.issuer === undefined ? undefined : given.issuer;
+  if ([given.secret, given.publicKey, instance].filter((v) => v !== undefined).length > 1) {
     throw new ConfigurationError('authenticate(): pass one of `secret`, `publicKey` or an `issuer` instance');
   }
   const env = environmentDefaults();
   let issuer: string;
   let audiences: readonly string[];
   let keys: () => readonly VerificationKey[];
-  if (typeof given.issuer === 'object' && given.issuer !== null) {
-    const trusted: TrustedIssuer = 'trust' in given.issuer ? (given.issuer as Issuer).trust : given.issuer;
+  if (instance !== undefined) {
+    // An issuer() is an Express app, so a function; its `trust` says what to verify with.
+    const trusted: TrustedIssuer = 'trust' in instance ? (instance as Issuer).trust : instance;
     issuer = trusted.issuer;
     audiences = audienceList(given.audience ?? trusted.audience);
     keys = trusted.keys;

@@ -4,7 +4,7 @@ import { generateKeyPairSync } from 'node:crypto';
 import express, { type Express, type NextFunction, type Request, type RequestHandler, type Response } from 'express';
 import { rateLimit, ipKeyGenerator, type Options as RateLimitOptions } from 'express-rate-limit';
 import helmet, { type HelmetOptions } from 'helmet';
-import type { ClientRecord } from '../core/client.js';
+import { DEFAULT_HASH_COST, type ClientRecord } from '../core/client.js';
 import { clientAuthenticator, extractCredentials, type ClientCredentials } from '../core/client-authentication.js';
 import { ConfigurationError, isQuotable, OAuthError, wwwAuthenticate } from '../core/errors.js';
 import { authorizationServerMetadata, jsonWebKeySet } from '../core/metadata.js';
@@ -49,6 +49,8 @@ export interface IssuerOptions {
   helmet?: false | HelmetOptions;
   /** The `realm` of `WWW-Authenticate: Basic`. Default: the issuer identifier. */
   realm?: string;
+  /** bcrypt cost of the stored hashes (that of `hashSecret()`): unknown clients are compared against a dummy hash of this cost. Default: 10. */
+  secretHashCost?: number;
   /** Where our own failures (a store down) are reported, one line each. Default: `console.error`. */
   onInternalError?: (message: string) => void;
 }
@@ -79,6 +81,7 @@ interface IssuerConfig {
   readonly tokenEndpoint: string | undefined;
   readonly bodyLimit: number;
   readonly storeTimeout: number;
+  readonly secretHashCost: number;
   readonly failedAuthLimit: LimiterOptions | false;
   readonly addressLimit: LimiterOptions | false;
   readonly helmet: HelmetOptions | false;
@@ -88,7 +91,7 @@ interface IssuerConfig {
 
 const OPTION_NAMES = [
   'clients', 'issuer', 'audience', 'signingKey', 'accessTokenTtl', 'scopesSupported', 'jwksUri', 'tokenEndpoint',
-  'bodyLimit', 'storeTimeout', 'rateLimit', 'helmet', 'realm', 'onInternalError',
+  'bodyLimit', 'storeTimeout', 'rateLimit', 'helmet', 'realm', 'secretHashCost', 'onInternalError',
 ] as const;
 
 /** Trusted issuers by the app they are mounted in, so that `requireScope()` alone finds its keys. */
@@ -104,7 +107,16 @@ export const mountedIssuers = new WeakMap<object, TrustedIssuer>();
  */
 export function issuer(options: IssuerOptions = {}): Issuer {
   const config = resolveIssuerOptions(options);
-  const authenticateClient = clientAuthenticator({ store: config.store, storeTimeout: config.storeTimeout });
+  const authenticateClient = clientAuthenticator({
+    store: config.store,
+    storeTimeout: config.storeTimeout,
+    hashCost: config.secretHashCost,
+    onCostMismatch: (clientId, cost) =>
+      process.emitWarning(
+        `client ${JSON.stringify(clientId)} has a bcrypt hash of cost ${cost}, but secretHashCost is ${config.secretHashCost}: timing could tell it from unknown clients`,
+        { code: 'ECC_HASH_COST' },
+      ),
+  });
   const requests = new WeakMap<Request, { scope: string | undefined; credentials: ClientCredentials }>();
 
   const noStore: RequestHandler = (_req, res, next) => {
@@ -131,7 +143,7 @@ export function issuer(options: IssuerOptions = {}): Issuer {
     const credentials = extractCredentials({
       authorization: req.get('authorization'),
       body: params,
-      queryNames: [...new URL(req.originalUrl, 'http://localhost').searchParams.keys()],
+      queryNames: [...new URLSearchParams(req.originalUrl.split('?').slice(1).join('?')).keys()],
     });
     requests.set(req, { scope: params.scope, credentials });
     next();
@@ -141,11 +153,18 @@ export function issuer(options: IssuerOptions = {}): Issuer {
     const client = await authenticateClient(credentials);
     res.status(200).json(issueAccessToken(client, scope, config.issuance));
   };
-  const handleError = (error: unknown, _req: Request, res: Response, _next: NextFunction): void => {
+  const lock = failureLock(config.failedAuthLimit, (req) => `${ipKeyGenerator(req.ip ?? '')}|${requests.get(req)?.credentials.clientId}`);
+  const handleError = (error: unknown, req: Request, res: Response, _next: NextFunction): void => {
     const oauth = asOAuthError(error);
     reportInternalError(oauth, config.onInternalError);
+    if (oauth.error !== 'invalid_client') return sendError(res, oauth);
     // RFC 9110 §15.5.2: a 401 carries a challenge; RFC 6749 §5.2 asks for the scheme the client used.
-    sendError(res, oauth.error === 'invalid_client' ? oauth.withHeaders({ 'WWW-Authenticate': config.basicChallenge }) : oauth);
+    const challenged = oauth.withHeaders({ 'WWW-Authenticate': config.basicChallenge });
+    if (lock === undefined || !requests.has(req)) return sendError(res, challenged);
+    void lock.countFailure(req, res, (countError?: unknown) => {
+      if (countError !== undefined) reportInternalError(countError, config.onInternalError);
+      sendError(res, challenged);
+    });
   };
 
   const app = express();
@@ -155,18 +174,11 @@ export function issuer(options: IssuerOptions = {}): Issuer {
     noStore,
     ...(config.helmet === false ? [] : [helmet(config.helmet)]),
     postOnly,
-    ...limiter(config.addressLimit, { windowMs: 60_000, limit: 300 }),
+    ...limiter(config.addressLimit, { windowMs: 60_000, limit: 300, identifier: 'per-address' }),
     formOnly,
     (req, res, next) => (req.body === undefined ? readBody(req, res, next) : next()),
     parseTokenRequest,
-    ...limiter(config.failedAuthLimit, {
-      windowMs: 15 * 60_000,
-      limit: 10,
-      keyGenerator: (req) => `${ipKeyGenerator(req.ip ?? '')}|${requests.get(req)?.credentials.clientId}`,
-      // Only failed authentications count; a locked pair stays locked, right secret included.
-      skipSuccessfulRequests: true,
-      requestWasSuccessful: (_req, res) => res.statusCode !== 401,
-    }),
+    ...(lock === undefined ? [] : [lock.refuseLocked]),
     issue,
   );
   app.use(handleError);
@@ -188,20 +200,52 @@ export function issuer(options: IssuerOptions = {}): Issuer {
   return Object.assign(app, { metadata, jwks, trust });
 
   function limiter(options: LimiterOptions | false, defaults: LimiterOptions): RequestHandler[] {
-    if (options === false) return [];
-    return [
-      rateLimit({
-        standardHeaders: 'draft-8',
-        legacyHeaders: false,
-        handler: (_req, res) => sendError(res, new OAuthError('temporarily_unavailable', 429, 'Too many requests; retry later')),
-        ...defaults,
-        ...options,
-      }),
-    ];
+    return options === false ? [] : [rateLimiter({ ...defaults, ...options })];
   }
 }
 
-/** Form parameters, each at most once (RFC 6749 §3.2), empty values omitted. */
+const TOO_MANY = new OAuthError('temporarily_unavailable', 429, 'Too many requests; retry later');
+
+function rateLimiter(options: LimiterOptions) {
+  return rateLimit({ standardHeaders: 'draft-8', legacyHeaders: false, handler: (_req, res) => sendError(res, TOO_MANY), ...options });
+}
+
+/**
+ * Locks a (client id, address) pair after `limit` failed authentications within `windowMs`
+ * (RFC 6749 §2.3.1: "MUST protect against brute force attacks"). express-rate-limit counts only
+ * real failures, after they happen, so concurrent or aborted requests with the right secret never
+ * lock a client out; a locked pair is refused before any bcrypt work, the right secret included.
+ */
+function failureLock(options: LimiterOptions | false, key: (req: Request) => string) {
+  if (options === false) return undefined;
+  const settings = { windowMs: 15 * 60_000, limit: 10, identifier: 'failed-authentication', ...options, keyGenerator: key };
+  const { limit } = settings;
+  if (!(Number.isSafeInteger(limit) && (limit as number) > 0)) {
+    throw new ConfigurationError('`rateLimit.failedAuthentication.limit` must be a positive whole number');
+  }
+  if (options.store !== undefined && typeof (options.store as { get?: unknown }).get !== 'function') {
+    throw new ConfigurationError('`rateLimit.failedAuthentication.store` must implement get(key) to check locked clients');
+  }
+  const counter = rateLimiter(settings);
+  const refuseLocked: RequestHandler = async (req, res, next) => {
+    let info: Awaited<ReturnType<typeof counter.getKey>>;
+    try {
+      info = await counter.getKey(key(req));
+    } catch (cause) {
+      throw new OAuthError('temporarily_unavailable', 503, 'The rate limit store is unavailable; try again later', { 'Retry-After': '5' }, { cause });
+    }
+    const seconds = Math.ceil(((info?.resetTime?.getTime() ?? 0) - Date.now()) / 1000);
+    if (info === undefined || info.totalHits < (limit as number) || seconds <= 0) return next();
+    // The headers express-rate-limit would send (draft-8), for a request it never counted.
+    sendError(res.set({ 'Retry-After': String(seconds), RateLimit: `"${String(settings.identifier)}"; r=0; t=${seconds}` }), TOO_MANY);
+  };
+  return { refuseLocked, countFailure: counter };
+}
+
+/** The parameters this endpoint reads; others are ignored, repeated or not (RFC 6749 §3.2). */
+const KNOWN_PARAMETERS = new Set(['grant_type', 'scope', 'client_id', 'client_secret', 'client_assertion', 'client_assertion_type']);
+
+/** Form parameters we read, each at most once (RFC 6749 §3.2), empty values omitted. */
 function formParameters(body: unknown): Record<string, string> {
   const entries: [string, unknown][] = Buffer.isBuffer(body)
     ? [...new URLSearchParams(decodeUtf8(body))]
@@ -210,6 +254,7 @@ function formParameters(body: unknown): Record<string, string> {
       : [];
   const params: Record<string, string> = Object.create(null);
   for (const [name, value] of entries) {
+    if (!KNOWN_PARAMETERS.has(name)) continue; // "MUST ignore unrecognized request parameters"
     if (typeof value !== 'string') throw new OAuthError('invalid_request', 400, 'A request parameter is repeated or malformed');
     if (value === '') continue; // "Parameters sent without a value MUST be treated as if they were omitted"
     if (name in params) throw new OAuthError('invalid_request', 400, 'A request parameter is repeated or malformed');
@@ -262,6 +307,7 @@ function resolveIssuerOptions(options: IssuerOptions): IssuerConfig {
     tokenEndpoint: options.tokenEndpoint === undefined ? undefined : absoluteUrl(options.tokenEndpoint, 'tokenEndpoint'),
     bodyLimit: positiveInteger(options.bodyLimit ?? 8192, 'bodyLimit', 'bytes'),
     storeTimeout: positiveInteger(options.storeTimeout ?? 5000, 'storeTimeout', 'milliseconds'),
+    secretHashCost: hashCostOption(options.secretHashCost ?? DEFAULT_HASH_COST),
     failedAuthLimit: rateLimits === false ? false : (rateLimits.failedAuthentication ?? {}),
     addressLimit: rateLimits === false ? false : (rateLimits.perAddress ?? {}),
     helmet: options.helmet ?? {},
@@ -286,6 +332,13 @@ function ephemeralKey(): SigningKeyInput {
     { code: 'ECC_EPHEMERAL_KEY' },
   );
   return { privateKey: generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey };
+}
+
+function hashCostOption(value: unknown): number {
+  if (!(Number.isSafeInteger(value) && (value as number) >= 4 && (value as number) <= 31)) {
+    throw new ConfigurationError('`secretHashCost` must be a bcrypt cost from 4 to 31');
+  }
+  return value as number;
 }
 
 function nonEmpty(value: unknown, option: string): string {
