@@ -1,4 +1,3 @@
-/** @jest-config-loader esbuild-register */
 // Tests run the TypeScript sources through ts-jest; the package name maps to lib/ as in tsconfig paths.
 import type { Config } from 'jest';
 
