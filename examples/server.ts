@@ -24,8 +24,10 @@ export async function createExampleServer(): Promise<ExampleServer> {
   const app = express();
   app.disable('x-powered-by');
   app.use('/token', tokens);
-  app.get('/.well-known/oauth-authorization-server', tokens.metadata);
-  app.get('/.well-known/jwks.json', tokens.jwks);
+  app.use('/revoke', tokens.revocation);
+  app.use('/introspect', tokens.introspection);
+  app.use('/.well-known/jwks.json', tokens.jwks);
+  app.get(tokens.metadataPath, tokens.metadata); // /.well-known/oauth-authorization-server
 
   // requireScope() alone verifies with the keys of the issuer mounted in this app.
   const answer = (req: express.Request, res: express.Response): void => {

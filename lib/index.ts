@@ -1,6 +1,6 @@
 // express-client-credentials: the OAuth 2.0 client credentials grant for Express (RFC 6749 §4.4, RFC 6750, RFC 9068).
 
-export { issuer, type Issuer, type IssuerOptions, type TrustedIssuer } from './express/issuer.js';
+export { issuer, type Issuer, type IssuerOptions, type SigningKeys, type TrustedIssuer } from './express/issuer.js';
 export {
   authenticate,
   requireScope,
@@ -19,4 +19,8 @@ export { type AuthInfo } from './core/token-verification.js';
 export { type SigningKeyInput, type VerificationKeyInput, type KeyMaterial, type JwsAlgorithm } from './core/signing-keys.js';
 export { type ClientStore } from './stores/client-store.js';
 export { MemoryClientStore } from './stores/memory-client-store.js';
+export { type RevocationStore } from './stores/revocation-store.js';
+export { MemoryRevocationStore } from './stores/memory-revocation-store.js';
+export { type IntrospectionResponse } from './core/token-introspection.js';
+export { type EndpointUrls } from './core/metadata.js';
 export { environmentDefaults, type EnvironmentDefaults } from './env.js';

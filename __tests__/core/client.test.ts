@@ -18,6 +18,7 @@ describe('client records: RFC 7591 names', () => {
       accessTokenTtl: undefined,
       authMethod: 'client_secret_basic',
       disabled: false,
+      canIntrospect: false,
     });
   });
 
@@ -35,6 +36,7 @@ describe('client records: RFC 7591 names', () => {
     ['a negative lifetime', { access_token_ttl: -1 }, /access_token_ttl/],
     ['an unknown auth method', { token_endpoint_auth_method: 'none' }, /token_endpoint_auth_method/],
     ['a disabled flag that is no boolean', { disabled: 'yes' }, /disabled/],
+    ['a can_introspect flag that is no boolean', { can_introspect: 1 }, /can_introspect/],
     ['an audience that is no string', { audience: 42 }, /audience/],
   ])('refuses a record with %s, saying which field to fix', async (_name, override, message) => {
     const { record } = await aClient();

@@ -15,6 +15,62 @@ describe('authorization server metadata: RFC 8414 §2 and §3', () => {
       grant_types_supported: ['client_credentials'],
       token_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post'],
       scopes_supported: ['read', 'write', 'admin'],
+      revocation_endpoint: `${ISSUER}/revoke`,
+      revocation_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post'],
+      introspection_endpoint: `${ISSUER}/introspect`,
+      introspection_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post'],
+    });
+  });
+
+  it('lists only the endpoints that are mounted', async () => {
+    const tokens = issuer({ issuer: ISSUER, signingKey: { secret: SECRET }, clients: [] });
+    const app = express().use('/token', tokens).get(tokens.metadataPath, tokens.metadata);
+    const { body } = await request(app).get('/.well-known/oauth-authorization-server');
+    expect(body.revocation_endpoint).toBeUndefined();
+    expect(body.introspection_endpoint).toBeUndefined();
+    expect(body.token_endpoint).toBe(`${ISSUER}/token`);
+  });
+
+  describe('an issuer with a path (RFC 8414 §3 path insertion)', () => {
+    const PATHED = `${ISSUER}/tenants/acme`;
+    const mountAll = (app: express.Express, prefix: string) => {
+      const tokens = issuer({ issuer: PATHED, signingKey: { privateKey: keyPairs.ec() }, clients: [] });
+      app.use(`${prefix}/token`, tokens);
+      app.use(`${prefix}/revoke`, tokens.revocation);
+      app.use(`${prefix}/introspect`, tokens.introspection);
+      app.use(`${prefix}/jwks`, tokens.jwks);
+      app.get(tokens.metadataPath, tokens.metadata);
+      return tokens;
+    };
+    const expected = {
+      issuer: PATHED,
+      token_endpoint: `${PATHED}/token`,
+      revocation_endpoint: `${PATHED}/revoke`,
+      introspection_endpoint: `${PATHED}/introspect`,
+      jwks_uri: `${PATHED}/jwks`,
+    };
+
+    it('serves metadata at /.well-known/oauth-authorization-server/tenants/acme', async () => {
+      const app = express();
+      const tokens = mountAll(app, '/tenants/acme');
+      expect(tokens.metadataPath).toBe('/.well-known/oauth-authorization-server/tenants/acme');
+      const { body } = await request(app).get('/.well-known/oauth-authorization-server/tenants/acme').expect(200);
+      expect(body).toMatchObject(expected);
+    });
+
+    it('gives the same URLs when a proxy strips the issuer path before the app', async () => {
+      const app = express();
+      mountAll(app, '');
+      expect((await request(app).get('/.well-known/oauth-authorization-server/tenants/acme')).body).toMatchObject(expected);
+    });
+
+    it('follows nested routers and sub-apps', async () => {
+      const outer = express();
+      const inner = express();
+      mountAll(inner, '/acme');
+      outer.use('/tenants', inner);
+      const { body } = await request(outer).get('/tenants/.well-known/oauth-authorization-server/tenants/acme');
+      expect(body).toMatchObject(expected);
     });
   });
 
@@ -34,7 +90,7 @@ describe('authorization server metadata: RFC 8414 §2 and §3', () => {
     app.use('/auth', nested);
     app.get('/.well-known/oauth-authorization-server', tokens.metadata);
     expect((await request(app).get('/.well-known/oauth-authorization-server')).body.token_endpoint).toBe(`${ISSUER}/auth/oauth/token`);
-    const explicit = issuer({ issuer: ISSUER, signingKey: { secret: SECRET }, clients: [], tokenEndpoint: 'https://as.example/t', jwksUri: 'https://as.example/k' });
+    const explicit = issuer({ issuer: ISSUER, signingKey: { secret: SECRET }, clients: [], endpoints: { token: 'https://as.example/t', jwks: 'https://as.example/k' } });
     const other = express().get('/m', explicit.metadata);
     expect((await request(other).get('/m')).body).toMatchObject({ token_endpoint: 'https://as.example/t', jwks_uri: 'https://as.example/k' });
   });
@@ -56,6 +112,19 @@ describe('JSON Web Key Set: RFC 7517 §5', () => {
     for (const member of ['d', 'p', 'q', 'dp', 'dq', 'qi', 'k']) expect(jwk[member]).toBeUndefined();
     const token = await request(app).post('/token').auth(client.id, client.secret).type('form').send({ grant_type: 'client_credentials' });
     expect(decodeHeader(token.body.access_token)).toEqual({ alg, typ: 'at+jwt', kid: jwk.kid });
+  });
+
+  it('lets clients cache the key set (Cache-Control: max-age), 300 s by default', async () => {
+    const { app } = tokenServer([], { signingKey: { privateKey: keyPairs.ec() } });
+    expect((await request(app).get('/.well-known/jwks.json')).headers['cache-control']).toBe('public, max-age=300');
+    const { app: short } = tokenServer([], { signingKey: { privateKey: keyPairs.ec() }, jwksMaxAge: 60 });
+    expect((await request(short).get('/.well-known/jwks.json')).headers['cache-control']).toBe('public, max-age=60');
+  });
+
+  it('serves the key set as a route handler too', async () => {
+    const tokens = issuer({ issuer: ISSUER, signingKey: { privateKey: keyPairs.ec() }, clients: [] });
+    const app = express().get('/keys.json', tokens.jwks);
+    expect((await request(app).get('/keys.json').expect(200)).body.keys).toHaveLength(1);
   });
 
   it('never publishes an HS256 secret', async () => {

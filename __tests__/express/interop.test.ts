@@ -13,6 +13,7 @@ import express, { type Express } from 'express';
 import { hashSecret, issuer, requireScope, type ClientRecord, type SigningKeyInput } from 'express-client-credentials';
 import { auth, requiredScopes } from 'express-oauth2-jwt-bearer';
 import request from 'supertest';
+import { createExampleServer } from '../../examples/server.js';
 
 const FIXTURES = path.join(__dirname, '..', 'interop');
 const SCRIPT_TIMEOUT_MS = 15_000;
@@ -357,5 +358,47 @@ describe('interoperability: express-oauth2-jwt-bearer protects a separate resour
 
     const missing = await request(api!.url).get('/anything');
     expect(missing.status).toBe(401);
+  });
+});
+
+describe('interoperability: openid-client v6 introspects and revokes at the example server (RFC 7662, RFC 7009)', () => {
+  let example: Listening | undefined;
+  let demo: { id: string; secret: string } | undefined;
+  const saved = { OAUTH_ISSUER: process.env.OAUTH_ISSUER, OAUTH_CLIENTS_FILE: process.env.OAUTH_CLIENTS_FILE };
+
+  beforeAll(async () => {
+    const listening = await listenOnLoopback();
+    process.env.OAUTH_ISSUER = listening.url;
+    delete process.env.OAUTH_CLIENTS_FILE;
+    const emitWarning = jest.spyOn(process, 'emitWarning').mockImplementation(() => undefined); // the ephemeral-key warning
+    try {
+      const { app, demoClient } = await createExampleServer();
+      listening.server.on('request', app);
+      demo = demoClient;
+    } finally {
+      emitWarning.mockRestore();
+    }
+    example = listening;
+  });
+
+  afterAll(async () => {
+    for (const [name, value] of Object.entries(saved)) value === undefined ? delete process.env[name] : (process.env[name] = value);
+    await close(example);
+  });
+
+  it('sees the token active, revokes it, then sees it inactive; the API refuses it', async () => {
+    if (example === undefined || demo === undefined) throw new Error('the example server did not start');
+    const result = succeeded(
+      await runFixture<{ metadata: Record<string, string>; token: string; before: Record<string, unknown>; after: Record<string, unknown> }>(
+        'openid-client-lifecycle.mjs',
+        [example.url, demo.id],
+        { INTEROP_CLIENT_SECRET: demo.secret },
+      ),
+    );
+    expect(result.metadata).toEqual({ revocation_endpoint: `${example.url}/revoke`, introspection_endpoint: `${example.url}/introspect` });
+    expect(result.before).toMatchObject({ active: true, client_id: 'demo', scope: 'read', token_type: 'Bearer', iss: example.url });
+    expect(result.after).toEqual({ active: false });
+    const api = await request(example.url).get('/api/data').set('Authorization', `Bearer ${result.token}`);
+    expect(api.status).toBe(401);
   });
 });

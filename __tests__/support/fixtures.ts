@@ -39,13 +39,15 @@ export interface TokenServer {
   readonly issuer: Issuer;
 }
 
-/** An app with the token endpoint at /token, metadata, JWKS, and /api/data guarded by requireScope('read'). */
+/** An app with every endpoint mounted as the README shows, and /api/data guarded by requireScope('read'). */
 export function tokenServer(clients: readonly TestClient[], options: IssuerOptions = {}): TokenServer {
   const app = express();
   const tokens = issuer({ issuer: ISSUER, signingKey: { secret: SECRET }, secretHashCost: 4, clients: clients.map((c) => c.record), ...options });
   app.use('/token', tokens);
-  app.get('/.well-known/oauth-authorization-server', tokens.metadata);
-  app.get('/.well-known/jwks.json', tokens.jwks);
+  app.use('/revoke', tokens.revocation);
+  app.use('/introspect', tokens.introspection);
+  app.use('/.well-known/jwks.json', tokens.jwks);
+  app.get(tokens.metadataPath, tokens.metadata);
   app.get('/api/data', requireScope('read'), (req, res) => {
     res.json({ client_id: req.auth?.clientId, scope: req.auth?.scopes.join(' ') });
   });

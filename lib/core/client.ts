@@ -29,6 +29,8 @@ export interface ClientRecord {
   token_endpoint_auth_method?: ClientAuthMethod;
   /** A disabled client authenticates but is refused tokens (`unauthorized_client`). */
   disabled?: boolean;
+  /** May introspect any token, not only its own (RFC 7662 §2.1): for resource servers. Default: false. */
+  can_introspect?: boolean;
   [metadata: string]: unknown;
 }
 
@@ -42,6 +44,7 @@ export interface Client {
   readonly accessTokenTtl: number | undefined;
   readonly authMethod: ClientAuthMethod;
   readonly disabled: boolean;
+  readonly canIntrospect: boolean;
 }
 
 const BCRYPT_HASH = /^\$2[aby]\$(\d\d)\$[./A-Za-z0-9]{53}$/;
@@ -76,8 +79,8 @@ export function resolveClient(record: unknown): Client {
   if (!CLIENT_AUTH_METHODS.includes(authMethod as ClientAuthMethod)) {
     throw new ConfigurationError(`${where}: \`token_endpoint_auth_method\` must be one of ${CLIENT_AUTH_METHODS.join(', ')}`);
   }
-  if (r.disabled !== undefined && typeof r.disabled !== 'boolean') {
-    throw new ConfigurationError(`${where}: \`disabled\` must be true or false`);
+  for (const flag of ['disabled', 'can_introspect']) {
+    if (r[flag] !== undefined && typeof r[flag] !== 'boolean') throw new ConfigurationError(`${where}: \`${flag}\` must be true or false`);
   }
   return {
     id,
@@ -88,6 +91,7 @@ export function resolveClient(record: unknown): Client {
     accessTokenTtl: ttl as number | undefined,
     authMethod: authMethod as ClientAuthMethod,
     disabled: r.disabled === true,
+    canIntrospect: r.can_introspect === true,
   };
 }
 

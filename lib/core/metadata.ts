@@ -3,24 +3,38 @@
 import { CLIENT_AUTH_METHODS } from './client.js';
 import type { PublicJwk, SigningKey } from './signing-keys.js';
 
+/** Absolute URLs of the issuer's endpoints; an endpoint that is not served is left out. */
+export interface EndpointUrls {
+  readonly token?: string | undefined;
+  readonly jwks?: string | undefined;
+  readonly revocation?: string | undefined;
+  readonly introspection?: string | undefined;
+}
+
 export interface MetadataInput {
   readonly issuer: string;
-  readonly tokenEndpoint: string;
-  readonly jwksUri: string;
+  readonly endpoints: EndpointUrls;
   readonly scopesSupported: readonly string[] | undefined;
 }
 
-export function authorizationServerMetadata(input: MetadataInput): Record<string, unknown> {
+export function authorizationServerMetadata({ issuer, endpoints, scopesSupported }: MetadataInput): Record<string, unknown> {
+  const authMethods = [...CLIENT_AUTH_METHODS];
   return {
-    issuer: input.issuer,
-    token_endpoint: input.tokenEndpoint,
-    jwks_uri: input.jwksUri,
+    issuer,
+    token_endpoint: endpoints.token,
+    jwks_uri: endpoints.jwks,
     // RFC 8414 §2 makes this REQUIRED even where, as here, no authorization endpoint exists.
     response_types_supported: [],
     // Listed explicitly: the RFC's default is authorization_code and implicit.
     grant_types_supported: ['client_credentials'],
-    token_endpoint_auth_methods_supported: [...CLIENT_AUTH_METHODS],
-    ...(input.scopesSupported === undefined ? {} : { scopes_supported: [...input.scopesSupported] }),
+    token_endpoint_auth_methods_supported: authMethods,
+    ...(scopesSupported === undefined ? {} : { scopes_supported: [...scopesSupported] }),
+    ...(endpoints.revocation === undefined
+      ? {}
+      : { revocation_endpoint: endpoints.revocation, revocation_endpoint_auth_methods_supported: authMethods }),
+    ...(endpoints.introspection === undefined
+      ? {}
+      : { introspection_endpoint: endpoints.introspection, introspection_endpoint_auth_methods_supported: authMethods }),
   };
 }
 

@@ -19,7 +19,8 @@ export interface AuthInfo {
 
 export interface VerifierConfig {
   readonly issuer: string;
-  readonly audiences: readonly string[];
+  /** Accepted `aud` values; `undefined` accepts any, for the issuer looking at its own tokens. */
+  readonly audiences: readonly string[] | undefined;
   readonly keys: () => readonly VerificationKey[];
   /** Seconds of clock skew tolerated on `exp`, `nbf` and `iat`. */
   readonly clockTolerance: number;
@@ -40,7 +41,7 @@ export function verifyAccessToken(token: string, config: VerifierConfig, nowSeco
   }
   checkTimes(payload, config, nowSeconds);
   if (payload.iss !== config.issuer) throw invalidToken('The token issuer is not trusted');
-  if (!audienceMatches(payload.aud, config.audiences)) throw invalidToken('The token audience is not this resource');
+  if (config.audiences !== undefined && !audienceMatches(payload.aud, config.audiences)) throw invalidToken('The token audience is not this resource');
   if (config.strict) {
     for (const claim of REQUIRED_STRICT) {
       if (typeof payload[claim] !== 'string' || payload[claim] === '') throw invalidToken(`The token has no ${claim} claim`);

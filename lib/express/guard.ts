@@ -4,7 +4,8 @@ import type { Request, RequestHandler, Response, NextFunction } from 'express';
 import { ConfigurationError, isQuotable, OAuthError, wwwAuthenticate } from '../core/errors.js';
 import { isScopeToken } from '../core/scope.js';
 import { resolveVerificationKey, type VerificationKey, type VerificationKeyInput } from '../core/signing-keys.js';
-import { verifyAccessToken, type VerifierConfig } from '../core/token-verification.js';
+import { verifyAccessToken, type AuthInfo, type VerifierConfig } from '../core/token-verification.js';
+import { assertRevocationStore, type RevocationStore } from '../stores/revocation-store.js';
 import { defaultAudience, environmentDefaults } from '../env.js';
 import { mountedIssuers, type Issuer, type TrustedIssuer } from './issuer.js';
 import { absoluteUrl, boolean, checkOptions, nonNegativeNumber } from './options.js';
@@ -27,6 +28,8 @@ interface GuardCommonOptions {
   realm?: string;
   /** `true` passes errors to `next(err)` (an `OAuthError` with `status` and `headers`) instead of answering. Default: false. */
   delegateErrors?: boolean;
+  /** Refuses tokens revoked at the issuer (RFC 7009). Default: the issuer's store, with an `issuer` instance; else none. */
+  revocations?: RevocationStore;
 }
 
 /** Verifies with the keys of an `issuer()` in the same process. */
@@ -52,13 +55,14 @@ export interface GuardEnvironmentOptions extends GuardCommonOptions {
 
 export type AuthenticateOptions = GuardIssuerOptions | GuardSecretOptions | GuardPublicKeyOptions | GuardEnvironmentOptions;
 
-const OPTION_NAMES = ['issuer', 'secret', 'publicKey', 'audience', 'clockTolerance', 'strict', 'tokenLocations', 'realm', 'delegateErrors'];
+const OPTION_NAMES = ['issuer', 'secret', 'publicKey', 'audience', 'clockTolerance', 'strict', 'tokenLocations', 'realm', 'delegateErrors', 'revocations'];
 
 interface GuardConfig {
   readonly verifier: VerifierConfig;
   readonly locations: ReadonlySet<TokenLocation>;
   readonly realm: string;
   readonly delegateErrors: boolean;
+  readonly revocations: RevocationStore | undefined;
 }
 
 /**
@@ -70,25 +74,38 @@ export function authenticate(options: AuthenticateOptions = {}): RequestHandler 
   const config = resolveGuardOptions(options);
   const challenge = (fields: Record<string, string | undefined> = {}): string => wwwAuthenticate('Bearer', { realm: config.realm, ...fields });
 
-  return function authenticateMiddleware(req: Request, res: Response, next: NextFunction): void {
+  return async function authenticateMiddleware(req: Request, res: Response, next: NextFunction): Promise<void> {
     try {
       const token = bearerToken(req, config.locations);
       if (token === undefined) {
         // RFC 6750 §3.1: a request without credentials SHOULD NOT get an error code.
         throw new OAuthError('invalid_token', 401, 'An access token is required', { 'WWW-Authenticate': challenge() });
       }
-      req.auth = verifyAccessToken(token, config.verifier);
+      const auth = verifyAccessToken(token, config.verifier);
+      if (config.revocations !== undefined && (await isRevoked(config.revocations, auth))) {
+        throw new OAuthError('invalid_token', 401, 'The token has been revoked');
+      }
+      req.auth = auth;
       guardOf.set(req, config);
-      next();
     } catch (error) {
       if (!(error instanceof OAuthError)) return next(error);
       const answer =
-        error.headers['WWW-Authenticate'] !== undefined ? error
+        error.headers['WWW-Authenticate'] !== undefined || error.status >= 500 ? error
         : error.withHeaders({ 'WWW-Authenticate': challenge({ error: error.error, error_description: error.message }) });
       if (config.delegateErrors) return next(answer);
-      sendError(res, answer);
+      return sendError(res, answer);
     }
+    next();
   };
+}
+
+/** A store that fails is answered with a 503: never a silent accept of a token that may be revoked. */
+async function isRevoked(store: RevocationStore, auth: AuthInfo): Promise<boolean> {
+  try {
+    return await store.isRevoked(String(auth.claims.jti));
+  } catch (cause) {
+    throw new OAuthError('temporarily_unavailable', 503, 'The revocation list is unavailable; try again later', { 'Retry-After': '5' }, { cause });
+  }
 }
 
 /**
@@ -215,12 +232,14 @@ function resolveGuardOptions(options: AuthenticateOptions): GuardConfig {
   let issuer: string;
   let audiences: readonly string[];
   let keys: () => readonly VerificationKey[];
+  let revocations: RevocationStore | undefined;
   if (instance !== undefined) {
     // An issuer() is an Express app, so a function; its `trust` says what to verify with.
     const trusted: TrustedIssuer = 'trust' in instance ? (instance as Issuer).trust : instance;
     issuer = trusted.issuer;
     audiences = audienceList(given.audience ?? trusted.audience);
     keys = trusted.keys;
+    revocations = trusted.revocations;
   } else {
     issuer = absoluteUrl(given.issuer ?? env.issuer, 'issuer');
     audiences = audienceList(given.audience ?? env.audience ?? defaultAudience(issuer));
@@ -235,6 +254,7 @@ function resolveGuardOptions(options: AuthenticateOptions): GuardConfig {
     const resolved = inputs.map((input: VerificationKeyInput) => resolveVerificationKey(input, given.secret !== undefined ? 'secret' : 'publicKey'));
     keys = () => resolved;
   }
+  if (given.revocations !== undefined) assertRevocationStore(given.revocations, 'revocations');
   const locations = new Set<TokenLocation>(given.tokenLocations ?? ['header']);
   if (locations.size === 0 || ![...locations].every((where) => ['header', 'body', 'query'].includes(where))) {
     throw new ConfigurationError('`tokenLocations` must list one or more of header, body, query');
@@ -252,6 +272,7 @@ function resolveGuardOptions(options: AuthenticateOptions): GuardConfig {
     locations,
     realm,
     delegateErrors: boolean(given.delegateErrors ?? false, 'delegateErrors'),
+    revocations: given.revocations ?? revocations,
   };
 }
 

@@ -1,22 +1,23 @@
-// The token endpoint as Express middleware: RFC 6749 §3.2, §4.4 and §5, hardened by default.
+// The authorization server as Express middleware: the token endpoint (RFC 6749 §4.4), revocation
+// (RFC 7009), introspection (RFC 7662), metadata (RFC 8414) and published keys (RFC 7517).
 
 import { generateKeyPairSync } from 'node:crypto';
-import express, { type Express, type NextFunction, type Request, type RequestHandler, type Response } from 'express';
-import { rateLimit, ipKeyGenerator, type Options as RateLimitOptions } from 'express-rate-limit';
+import express, { type Express, type RequestHandler } from 'express';
 import helmet, { type HelmetOptions } from 'helmet';
 import { DEFAULT_HASH_COST, type ClientRecord } from '../core/client.js';
-import { clientAuthenticator, extractCredentials, type ClientCredentials } from '../core/client-authentication.js';
-import { ConfigurationError, isQuotable, OAuthError, wwwAuthenticate } from '../core/errors.js';
-import { authorizationServerMetadata, jsonWebKeySet } from '../core/metadata.js';
+import { clientAuthenticator } from '../core/client-authentication.js';
+import { ConfigurationError, isQuotable, wwwAuthenticate } from '../core/errors.js';
+import { authorizationServerMetadata, jsonWebKeySet, type EndpointUrls } from '../core/metadata.js';
 import { resolveSigningKey, type SigningKey, type SigningKeyInput, type VerificationKey } from '../core/signing-keys.js';
+import { introspectToken, requireTokenParameter, revokeToken, type OwnTokens } from '../core/token-introspection.js';
 import { checkGrantType, issueAccessToken, type IssuanceConfig } from '../core/token-issuance.js';
 import { defaultAudience, environmentDefaults } from '../env.js';
 import { assertClientStore, type ClientStore } from '../stores/client-store.js';
 import { MemoryClientStore } from '../stores/memory-client-store.js';
-import { NO_STORE, reportInternalError, sendError } from './send-error.js';
+import { MemoryRevocationStore } from '../stores/memory-revocation-store.js';
+import { assertRevocationStore, type RevocationStore } from '../stores/revocation-store.js';
+import { clientEndpoint, failureLock, rateLimiter, type EndpointContext, type LimiterOptions } from './client-endpoint.js';
 import { absoluteUrl, checkOptions, positiveInteger } from './options.js';
-
-type LimiterOptions = Partial<RateLimitOptions>;
 
 export interface IssuerOptions {
   /** Client registrations: a list of records or a `ClientStore`. Default: the `OAUTH_CLIENTS_FILE` file. */
@@ -27,22 +28,27 @@ export interface IssuerOptions {
   audience?: string;
   /** The key tokens are signed with. Default: from `OAUTH_SIGNING_KEY_FILE` or `OAUTH_TOKEN_SECRET`, else an ephemeral ES256 key (with a warning). */
   signingKey?: SigningKeyInput;
+  /** Keys that are published and accepted but do not sign: the next key before a switch, the previous one after. Default: none. */
+  additionalKeys?: readonly SigningKeyInput[];
+  /** Where revoked tokens are remembered. Default: a `MemoryRevocationStore`. */
+  revocations?: RevocationStore;
   /** Access token lifetime in seconds, unless a client sets `access_token_ttl`. Default: 600. */
   accessTokenTtl?: number;
   /** `scopes_supported` in the metadata. Default: every scope of the clients, when given as a list or a MemoryClientStore. */
   scopesSupported?: readonly string[];
-  /** Absolute URL of the JWKS, for the metadata. Default: issuer + `/.well-known/jwks.json`. */
-  jwksUri?: string;
-  /** Absolute URL of the token endpoint, for the metadata. Default: the issuer's origin + where the endpoint is mounted. */
-  tokenEndpoint?: string;
+  /** Absolute URLs for the metadata, where the derived ones are wrong (a proxy that rewrites paths). Default: the issuer's origin and path, plus where each endpoint is mounted. */
+  endpoints?: EndpointUrls;
+  /** Seconds a JWKS response may be cached (`Cache-Control: max-age`). Default: 300. */
+  jwksMaxAge?: number;
   /** Largest request body in bytes. Default: 8192. */
   bodyLimit?: number;
   /** Milliseconds a client store lookup may take before the request fails with a 503. Default: 5000. */
   storeTimeout?: number;
   /**
-   * Brute-force protection (RFC 6749 §2.3.1), express-rate-limit options for two limiters, or `false` for none.
-   * Default: `failedAuthentication` locks a client id from one address after 10 failed authentications in
-   * 15 minutes; `perAddress` allows 300 token requests a minute per address.
+   * Brute-force protection (RFC 6749 §2.3.1), express-rate-limit options for two limiters shared by
+   * all client endpoints, or `false` for none. Default: `failedAuthentication` locks a client id
+   * from one address after 10 failed authentications in 15 minutes; `perAddress` allows 300
+   * requests a minute per address.
    */
   rateLimit?: false | { failedAuthentication?: false | LimiterOptions; perAddress?: false | LimiterOptions };
   /** Options for helmet's headers, or `false` to leave them to the app. Default: helmet's defaults. */
@@ -55,30 +61,48 @@ export interface IssuerOptions {
   onInternalError?: (message: string) => void;
 }
 
-/** What a guard needs to trust an issuer: its identifier, audience and keys. */
+/** The keys of an issuer at one moment: one signs, all are published and accepted. */
+export interface SigningKeys {
+  signingKey: SigningKeyInput;
+  additionalKeys?: readonly SigningKeyInput[];
+}
+
+/** What a guard needs to trust an issuer: its identifier, audience, keys and revocations. */
 export interface TrustedIssuer {
   readonly issuer: string;
   readonly audience: string;
   readonly keys: () => readonly VerificationKey[];
+  readonly revocations?: RevocationStore;
 }
 
-/** The token endpoint, mounted with `app.use(path, …)`, and its companion handlers. */
+/** The token endpoint, mounted with `app.use(path, …)`, and its companions. */
 export type Issuer = Express & {
-  /** Serves RFC 8414 metadata; mount at `/.well-known/oauth-authorization-server`. */
+  /** Serves RFC 8414 metadata; mount at `metadataPath`. */
   readonly metadata: RequestHandler;
-  /** Serves the RFC 7517 key set; mount at the path of `jwksUri`. */
-  readonly jwks: RequestHandler;
+  /** Where RFC 8414 §3 puts the metadata of this issuer: `/.well-known/oauth-authorization-server` plus the issuer's path. */
+  readonly metadataPath: string;
+  /** Serves the RFC 7517 key set; mount with `app.use(path, …)` so that `jwks_uri` follows. */
+  readonly jwks: Express;
+  /** The RFC 7009 revocation endpoint; mount with `app.use(path, …)`. */
+  readonly revocation: Express;
+  /** The RFC 7662 introspection endpoint; mount with `app.use(path, …)`. */
+  readonly introspection: Express;
   /** Lets `authenticate({ issuer })` verify this issuer's tokens in the same process. */
   readonly trust: TrustedIssuer;
+  /** Replaces the keys at run time, for rotation without a restart. */
+  rotateKeys(keys: SigningKeys): void;
 };
 
 interface IssuerConfig {
   readonly store: ClientStore;
-  readonly issuance: IssuanceConfig;
-  readonly signingKeys: readonly SigningKey[];
+  readonly revocations: RevocationStore;
+  readonly issuer: string;
+  readonly audience: string;
+  readonly accessTokenTtl: number;
+  readonly keys: ResolvedKeys;
   readonly scopesSupported: readonly string[] | undefined;
-  readonly jwksUri: string;
-  readonly tokenEndpoint: string | undefined;
+  readonly endpoints: EndpointUrls;
+  readonly jwksMaxAge: number;
   readonly bodyLimit: number;
   readonly storeTimeout: number;
   readonly secretHashCost: number;
@@ -89,198 +113,144 @@ interface IssuerConfig {
   readonly onInternalError: (message: string) => void;
 }
 
+interface ResolvedKeys {
+  readonly active: SigningKey;
+  readonly all: readonly SigningKey[];
+  readonly jwks: string;
+}
+
 const OPTION_NAMES = [
-  'clients', 'issuer', 'audience', 'signingKey', 'accessTokenTtl', 'scopesSupported', 'jwksUri', 'tokenEndpoint',
-  'bodyLimit', 'storeTimeout', 'rateLimit', 'helmet', 'realm', 'secretHashCost', 'onInternalError',
+  'clients', 'issuer', 'audience', 'signingKey', 'additionalKeys', 'revocations', 'accessTokenTtl', 'scopesSupported',
+  'endpoints', 'jwksMaxAge', 'bodyLimit', 'storeTimeout', 'rateLimit', 'helmet', 'realm', 'secretHashCost', 'onInternalError',
 ] as const;
 
 /** Trusted issuers by the app they are mounted in, so that `requireScope()` alone finds its keys. */
 export const mountedIssuers = new WeakMap<object, TrustedIssuer>();
 
 /**
- * The token endpoint of the client credentials grant (RFC 6749 §4.4).
+ * The authorization server of the client credentials grant (RFC 6749 §4.4).
  * @example
  * const tokens = issuer({ clients: MemoryClientStore.fromFile('clients.json'), signingKey: { privateKey: pem } });
  * app.use('/token', tokens);
- * app.get('/.well-known/oauth-authorization-server', tokens.metadata);
- * app.get('/.well-known/jwks.json', tokens.jwks);
+ * app.use('/revoke', tokens.revocation);
+ * app.use('/introspect', tokens.introspection);
+ * app.use('/.well-known/jwks.json', tokens.jwks);
+ * app.get(tokens.metadataPath, tokens.metadata);
  */
 export function issuer(options: IssuerOptions = {}): Issuer {
   const config = resolveIssuerOptions(options);
-  const authenticateClient = clientAuthenticator({
-    store: config.store,
-    storeTimeout: config.storeTimeout,
-    hashCost: config.secretHashCost,
-    onCostMismatch: (clientId, cost) =>
-      process.emitWarning(
-        `client ${JSON.stringify(clientId)} has a bcrypt hash of cost ${cost}, but secretHashCost is ${config.secretHashCost}: timing could tell it from unknown clients`,
-        { code: 'ECC_HASH_COST' },
-      ),
+  let keys = config.keys;
+
+  const context: EndpointContext = {
+    authenticateClient: clientAuthenticator({
+      store: config.store,
+      storeTimeout: config.storeTimeout,
+      hashCost: config.secretHashCost,
+      onCostMismatch: (clientId, cost) =>
+        process.emitWarning(
+          `client ${JSON.stringify(clientId)} has a bcrypt hash of cost ${cost}, but secretHashCost is ${config.secretHashCost}: timing could tell it from unknown clients`,
+          { code: 'ECC_HASH_COST' },
+        ),
+    }),
+    hardening: [
+      ...(config.helmet === false ? [] : [helmet(config.helmet)]),
+      ...(config.addressLimit === false ? [] : [rateLimiter({ windowMs: 60_000, limit: 300, identifier: 'per-address', ...config.addressLimit })]),
+    ],
+    bodyLimit: config.bodyLimit,
+    basicChallenge: config.basicChallenge,
+    failureLock: config.failedAuthLimit === false ? undefined : failureLock(config.failedAuthLimit),
+    onInternalError: config.onInternalError,
+  };
+  const issuance: IssuanceConfig = {
+    issuer: config.issuer,
+    audience: config.audience,
+    accessTokenTtl: config.accessTokenTtl,
+    signingKey: () => keys.active,
+  };
+  // The issuer checks its own tokens whatever their audience, to the second.
+  const own: OwnTokens = { issuer: config.issuer, audiences: undefined, keys: () => keys.all, clockTolerance: 0, strict: true };
+
+  const app = clientEndpoint(context, {
+    parameters: ['grant_type', 'scope'],
+    validate: (params) => (checkGrantType(params.grant_type), params.scope),
+    act: async (client, scope, res) => {
+      res.status(200).json(issueAccessToken(client, scope, issuance));
+    },
   });
-  const requests = new WeakMap<Request, { scope: string | undefined; credentials: ClientCredentials }>();
+  const revocation = clientEndpoint(context, {
+    parameters: ['token', 'token_type_hint'],
+    // The hint only orders a search (RFC 7009 §2.1); with one kind of token there is nothing to order.
+    validate: (params) => requireTokenParameter(params.token),
+    act: async (client, token, res) => {
+      await revokeToken(token, client, own, config.revocations);
+      res.status(200).end();
+    },
+  });
+  const introspection = clientEndpoint(context, {
+    parameters: ['token', 'token_type_hint'],
+    validate: (params) => requireTokenParameter(params.token),
+    act: async (client, token, res) => {
+      res.status(200).json(await introspectToken(token, client, own, config.revocations));
+    },
+  });
+  const jwks = express();
+  jwks.disable('x-powered-by');
+  // Any GET that reaches it: mounted with app.use, or used as a route handler.
+  jwks.use((req, res, next) => {
+    if (req.method !== 'GET' && req.method !== 'HEAD') return next();
+    res.set('Cache-Control', `public, max-age=${config.jwksMaxAge}`).type('application/jwk-set+json').send(keys.jwks);
+  });
 
-  const noStore: RequestHandler = (_req, res, next) => {
-    res.set(NO_STORE);
-    next();
-  };
-  const postOnly: RequestHandler = (req, res, next) => {
-    if (req.method === 'POST') return next();
-    // RFC 6749 §3.2: "The client MUST use the HTTP POST method".
-    sendError(res.set('Allow', 'POST'), new OAuthError('invalid_request', 405, 'The token endpoint accepts POST only'));
-  };
-  const formOnly: RequestHandler = (req, _res, next) => {
-    const type = req.get('content-type') ?? '';
-    const charset = /;\s*charset\s*=\s*"?([^";\s]*)/i.exec(type)?.[1];
-    if (req.is('application/x-www-form-urlencoded') !== 'application/x-www-form-urlencoded' || (charset !== undefined && !/^utf-8$/i.test(charset))) {
-      return next(new OAuthError('invalid_request', 400, 'The request body must be application/x-www-form-urlencoded in UTF-8'));
-    }
-    next();
-  };
-  const readBody = express.raw({ type: () => true, limit: config.bodyLimit });
-  const parseTokenRequest: RequestHandler = (req, _res, next) => {
-    const params = formParameters(req.body);
-    checkGrantType(params.grant_type);
-    const credentials = extractCredentials({
-      authorization: req.get('authorization'),
-      body: params,
-      queryNames: [...new URLSearchParams(req.originalUrl.split('?').slice(1).join('?')).keys()],
-    });
-    requests.set(req, { scope: params.scope, credentials });
-    next();
-  };
-  const issue: RequestHandler = async (req, res) => {
-    const { scope, credentials } = requests.get(req)!;
-    const client = await authenticateClient(credentials);
-    res.status(200).json(issueAccessToken(client, scope, config.issuance));
-  };
-  const lock = failureLock(config.failedAuthLimit, (req) => `${ipKeyGenerator(req.ip ?? '')}|${requests.get(req)?.credentials.clientId}`);
-  const handleError = (error: unknown, req: Request, res: Response, _next: NextFunction): void => {
-    const oauth = asOAuthError(error);
-    reportInternalError(oauth, config.onInternalError);
-    if (oauth.error !== 'invalid_client') return sendError(res, oauth);
-    // RFC 9110 §15.5.2: a 401 carries a challenge; RFC 6749 §5.2 asks for the scheme the client used.
-    const challenged = oauth.withHeaders({ 'WWW-Authenticate': config.basicChallenge });
-    if (lock === undefined || !requests.has(req)) return sendError(res, challenged);
-    void lock.countFailure(req, res, (countError?: unknown) => {
-      if (countError !== undefined) reportInternalError(countError, config.onInternalError);
-      sendError(res, challenged);
-    });
-  };
-
-  const app = express();
-  app.disable('x-powered-by');
-  app.all(
-    '/',
-    noStore,
-    ...(config.helmet === false ? [] : [helmet(config.helmet)]),
-    postOnly,
-    ...limiter(config.addressLimit, { windowMs: 60_000, limit: 300, identifier: 'per-address' }),
-    formOnly,
-    (req, res, next) => (req.body === undefined ? readBody(req, res, next) : next()),
-    parseTokenRequest,
-    ...(lock === undefined ? [] : [lock.refuseLocked]),
-    issue,
-  );
-  app.use(handleError);
+  const trust: TrustedIssuer = { issuer: config.issuer, audience: config.audience, keys: () => keys.all, revocations: config.revocations };
   app.on('mount', (parent: object) => mountedIssuers.set(parent, trust));
 
-  const trust: TrustedIssuer = {
-    issuer: config.issuance.issuer,
-    audience: config.issuance.audience,
-    keys: () => config.signingKeys,
-  };
-  const jwksDocument = jsonWebKeySet(config.signingKeys);
+  // Express sets `parent` when a sub-app is mounted with app.use(); unmounted endpoints are not listed.
+  const urlOf = (endpoint: Express): string | undefined =>
+    (endpoint as { parent?: unknown }).parent === undefined ? undefined : publicUrl(config.issuer, endpoint.path());
   const metadata: RequestHandler = (_req, res) => {
-    const tokenEndpoint = config.tokenEndpoint ?? new URL(app.path() || '/', config.issuance.issuer).href;
-    res.json(authorizationServerMetadata({ issuer: trust.issuer, tokenEndpoint, jwksUri: config.jwksUri, scopesSupported: config.scopesSupported }));
+    res.json(
+      authorizationServerMetadata({
+        issuer: config.issuer,
+        endpoints: {
+          token: urlOf(app) ?? `${config.issuer.replace(/\/$/, '')}/token`,
+          jwks: urlOf(jwks) ?? `${config.issuer.replace(/\/$/, '')}/.well-known/jwks.json`,
+          revocation: urlOf(revocation),
+          introspection: urlOf(introspection),
+          ...config.endpoints,
+        },
+        scopesSupported: config.scopesSupported,
+      }),
+    );
   };
-  const jwks: RequestHandler = (_req, res) => {
-    res.type('application/jwk-set+json').send(JSON.stringify(jwksDocument));
+  const rotateKeys = (next: SigningKeys): void => {
+    keys = resolveKeys(next.signingKey, next.additionalKeys);
   };
-  return Object.assign(app, { metadata, jwks, trust });
-
-  function limiter(options: LimiterOptions | false, defaults: LimiterOptions): RequestHandler[] {
-    return options === false ? [] : [rateLimiter({ ...defaults, ...options })];
-  }
+  return Object.assign(app, { metadata, metadataPath: metadataPath(config.issuer), jwks, revocation, introspection, trust, rotateKeys });
 }
 
-const TOO_MANY = new OAuthError('temporarily_unavailable', 429, 'Too many requests; retry later');
-
-function rateLimiter(options: LimiterOptions) {
-  return rateLimit({ standardHeaders: 'draft-8', legacyHeaders: false, handler: (_req, res) => sendError(res, TOO_MANY), ...options });
+/** RFC 8414 §3: the well-known segment goes between the host and the issuer's path. */
+export function metadataPath(issuer: string): string {
+  return `/.well-known/oauth-authorization-server${new URL(issuer).pathname.replace(/\/$/, '')}`;
 }
 
 /**
- * Locks a (client id, address) pair after `limit` failed authentications within `windowMs`
- * (RFC 6749 §2.3.1: "MUST protect against brute force attacks"). express-rate-limit counts only
- * real failures, after they happen, so concurrent or aborted requests with the right secret never
- * lock a client out; a locked pair is refused before any bcrypt work, the right secret included.
+ * Where a mounted endpoint is reached from outside: the issuer's origin and path followed by the
+ * mount path, unless the mount path already starts with the issuer's path (no proxy strips it).
  */
-function failureLock(options: LimiterOptions | false, key: (req: Request) => string) {
-  if (options === false) return undefined;
-  const settings = { windowMs: 15 * 60_000, limit: 10, identifier: 'failed-authentication', ...options, keyGenerator: key };
-  const { limit } = settings;
-  if (!(Number.isSafeInteger(limit) && (limit as number) > 0)) {
-    throw new ConfigurationError('`rateLimit.failedAuthentication.limit` must be a positive whole number');
-  }
-  if (options.store !== undefined && typeof (options.store as { get?: unknown }).get !== 'function') {
-    throw new ConfigurationError('`rateLimit.failedAuthentication.store` must implement get(key) to check locked clients');
-  }
-  const counter = rateLimiter(settings);
-  const refuseLocked: RequestHandler = async (req, res, next) => {
-    let info: Awaited<ReturnType<typeof counter.getKey>>;
-    try {
-      info = await counter.getKey(key(req));
-    } catch (cause) {
-      throw new OAuthError('temporarily_unavailable', 503, 'The rate limit store is unavailable; try again later', { 'Retry-After': '5' }, { cause });
-    }
-    const seconds = Math.ceil(((info?.resetTime?.getTime() ?? 0) - Date.now()) / 1000);
-    if (info === undefined || info.totalHits < (limit as number) || seconds <= 0) return next();
-    // The headers express-rate-limit would send (draft-8), for a request it never counted.
-    sendError(res.set({ 'Retry-After': String(seconds), RateLimit: `"${String(settings.identifier)}"; r=0; t=${seconds}` }), TOO_MANY);
-  };
-  return { refuseLocked, countFailure: counter };
+function publicUrl(issuer: string, mountPath: string): string {
+  const url = new URL(issuer);
+  const base = url.pathname.replace(/\/$/, '');
+  const path = base !== '' && (mountPath === base || mountPath.startsWith(`${base}/`)) ? mountPath : `${base}${mountPath}`;
+  return `${url.origin}${path}`;
 }
 
-/** The parameters this endpoint reads; others are ignored, repeated or not (RFC 6749 §3.2). */
-const KNOWN_PARAMETERS = new Set(['grant_type', 'scope', 'client_id', 'client_secret', 'client_assertion', 'client_assertion_type']);
-
-/** Form parameters we read, each at most once (RFC 6749 §3.2), empty values omitted. */
-function formParameters(body: unknown): Record<string, string> {
-  const entries: [string, unknown][] = Buffer.isBuffer(body)
-    ? [...new URLSearchParams(decodeUtf8(body))]
-    : typeof body === 'object' && body !== null
-      ? Object.entries(body) // the app parsed the body already; repeats show up as arrays
-      : [];
-  const params: Record<string, string> = Object.create(null);
-  for (const [name, value] of entries) {
-    if (!KNOWN_PARAMETERS.has(name)) continue; // "MUST ignore unrecognized request parameters"
-    if (typeof value !== 'string') throw new OAuthError('invalid_request', 400, 'A request parameter is repeated or malformed');
-    if (value === '') continue; // "Parameters sent without a value MUST be treated as if they were omitted"
-    if (name in params) throw new OAuthError('invalid_request', 400, 'A request parameter is repeated or malformed');
-    params[name] = value;
-  }
-  return params;
-}
-
-function decodeUtf8(bytes: Buffer): string {
-  try {
-    return new TextDecoder('utf-8', { fatal: true }).decode(bytes);
-  } catch {
-    throw new OAuthError('invalid_request', 400, 'The request body is not valid UTF-8');
-  }
-}
-
-/** Body-parser's errors carry a 4xx status: they are the client's; anything else is ours. */
-function asOAuthError(error: unknown): OAuthError {
-  if (error instanceof OAuthError) return error;
-  const status = (error as { status?: unknown } | null)?.status;
-  if (typeof status === 'number' && status >= 400 && status < 500) {
-    return status === 413
-      ? new OAuthError('invalid_request', 413, 'The request body is too large')
-      : new OAuthError('invalid_request', 400, 'The request body is malformed');
-  }
-  return new OAuthError('server_error', 500, 'The server could not handle the request', {}, { cause: error });
+function resolveKeys(signingKey: SigningKeyInput, additionalKeys: readonly SigningKeyInput[] = []): ResolvedKeys {
+  if (!Array.isArray(additionalKeys)) throw new ConfigurationError('`additionalKeys` must be a list of keys');
+  const active = resolveSigningKey(signingKey);
+  const all = [active, ...additionalKeys.map((key, i) => resolveSigningKey(key, `additionalKeys[${i}]`))];
+  const kids = all.map((key) => key.kid);
+  if (new Set(kids).size !== kids.length) throw new ConfigurationError('every signing key needs its own `kid`');
+  return { active, all, jwks: JSON.stringify(jsonWebKeySet(all)) };
 }
 
 function resolveIssuerOptions(options: IssuerOptions): IssuerConfig {
@@ -288,23 +258,21 @@ function resolveIssuerOptions(options: IssuerOptions): IssuerConfig {
   const env = environmentDefaults();
   const issuerId = absoluteUrl(options.issuer ?? env.issuer, 'issuer');
   const store = resolveStore(options.clients, env.clientsFile);
-  const signingKey = resolveSigningKey(options.signingKey ?? env.signingKey ?? ephemeralKey());
+  const revocations = options.revocations ?? new MemoryRevocationStore();
+  assertRevocationStore(revocations, 'revocations');
   const realm = options.realm ?? issuerId;
   if (typeof realm !== 'string' || !isQuotable(realm)) throw new ConfigurationError('`realm` must be printable ASCII without " or \\');
-  const scopesSupported = options.scopesSupported ?? (store instanceof MemoryClientStore ? store.scopes() : undefined);
   const rateLimits = options.rateLimit ?? {};
   return {
     store,
-    issuance: {
-      issuer: issuerId,
-      audience: nonEmpty(options.audience ?? env.audience ?? defaultAudience(issuerId), 'audience'),
-      accessTokenTtl: positiveInteger(options.accessTokenTtl ?? 600, 'accessTokenTtl', 'seconds'),
-      signingKey: () => signingKey,
-    },
-    signingKeys: [signingKey],
-    scopesSupported,
-    jwksUri: absoluteUrl(options.jwksUri ?? `${issuerId}/.well-known/jwks.json`, 'jwksUri'),
-    tokenEndpoint: options.tokenEndpoint === undefined ? undefined : absoluteUrl(options.tokenEndpoint, 'tokenEndpoint'),
+    revocations,
+    issuer: issuerId,
+    audience: nonEmpty(options.audience ?? env.audience ?? defaultAudience(issuerId), 'audience'),
+    accessTokenTtl: positiveInteger(options.accessTokenTtl ?? 600, 'accessTokenTtl', 'seconds'),
+    keys: resolveKeys(options.signingKey ?? env.signingKey ?? ephemeralKey(), options.additionalKeys),
+    scopesSupported: options.scopesSupported ?? (store instanceof MemoryClientStore ? store.scopes() : undefined),
+    endpoints: resolveEndpoints(options.endpoints ?? {}),
+    jwksMaxAge: positiveInteger(options.jwksMaxAge ?? 300, 'jwksMaxAge', 'seconds'),
     bodyLimit: positiveInteger(options.bodyLimit ?? 8192, 'bodyLimit', 'bytes'),
     storeTimeout: positiveInteger(options.storeTimeout ?? 5000, 'storeTimeout', 'milliseconds'),
     secretHashCost: hashCostOption(options.secretHashCost ?? DEFAULT_HASH_COST),
@@ -314,6 +282,12 @@ function resolveIssuerOptions(options: IssuerOptions): IssuerConfig {
     basicChallenge: wwwAuthenticate('Basic', { realm }),
     onInternalError: options.onInternalError ?? ((message) => console.error(message)),
   };
+}
+
+function resolveEndpoints(endpoints: EndpointUrls): EndpointUrls {
+  checkOptions(endpoints, ['token', 'jwks', 'revocation', 'introspection'], '`endpoints`');
+  for (const [name, url] of Object.entries(endpoints)) if (url !== undefined) absoluteUrl(url, `endpoints.${name}`);
+  return endpoints;
 }
 
 function resolveStore(clients: IssuerOptions['clients'], clientsFile: string | undefined): ClientStore {

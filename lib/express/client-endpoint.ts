@@ -1,0 +1,181 @@
+// The request pipeline shared by the endpoints where clients authenticate (token, revocation,
+// introspection): RFC 6749 §2.3 and §3.2, hardened by default.
+
+import express, { type Express, type NextFunction, type Request, type RequestHandler, type Response } from 'express';
+import { rateLimit, ipKeyGenerator, type Options as RateLimitOptions, type RateLimitRequestHandler } from 'express-rate-limit';
+import type { Client } from '../core/client.js';
+import { extractCredentials, type ClientCredentials } from '../core/client-authentication.js';
+import { ConfigurationError, OAuthError } from '../core/errors.js';
+import { NO_STORE, reportInternalError, sendError } from './send-error.js';
+
+export type LimiterOptions = Partial<RateLimitOptions>;
+
+/** What every client endpoint of one issuer shares: one authenticator, one lock, one per-address cap. */
+export interface EndpointContext {
+  readonly authenticateClient: (credentials: ClientCredentials) => Promise<Client>;
+  readonly hardening: readonly RequestHandler[];
+  readonly bodyLimit: number;
+  readonly basicChallenge: string;
+  readonly failureLock: FailureLock | undefined;
+  readonly onInternalError: (message: string) => void;
+}
+
+/** One endpoint: the parameters it reads, what it checks before authentication, and what it does. */
+export interface EndpointAction<P> {
+  readonly parameters: readonly string[];
+  readonly validate: (params: Readonly<Record<string, string>>) => P;
+  readonly act: (client: Client, request: P, res: Response) => Promise<void>;
+}
+
+const CREDENTIAL_PARAMETERS = ['client_id', 'client_secret', 'client_assertion', 'client_assertion_type'];
+
+/** Builds an endpoint as an Express sub-app that answers POST at its mount point. */
+export function clientEndpoint<P>(context: EndpointContext, action: EndpointAction<P>): Express {
+  const known = new Set([...CREDENTIAL_PARAMETERS, ...action.parameters]);
+  const readBody = express.raw({ type: () => true, limit: context.bodyLimit });
+  const requests = new WeakMap<Request, { parsed: P; credentials: ClientCredentials }>();
+
+  const noStore: RequestHandler = (_req, res, next) => {
+    res.set(NO_STORE);
+    next();
+  };
+  const postOnly: RequestHandler = (req, res, next) => {
+    if (req.method === 'POST') return next();
+    // RFC 6749 §3.2: "The client MUST use the HTTP POST method".
+    sendError(res.set('Allow', 'POST'), new OAuthError('invalid_request', 405, 'This endpoint accepts POST only'));
+  };
+  const formOnly: RequestHandler = (req, _res, next) => {
+    const charset = /;\s*charset\s*=\s*"?([^";\s]*)/i.exec(req.get('content-type') ?? '')?.[1];
+    if (req.is('application/x-www-form-urlencoded') !== 'application/x-www-form-urlencoded' || (charset !== undefined && !/^utf-8$/i.test(charset))) {
+      return next(new OAuthError('invalid_request', 400, 'The request body must be application/x-www-form-urlencoded in UTF-8'));
+    }
+    // The app may have parsed the body already; repeats then show up as arrays.
+    if (req.body !== undefined) return next();
+    readBody(req, _res, next);
+  };
+  const parse: RequestHandler = (req, _res, next) => {
+    const params = formParameters(req.body, known);
+    const parsed = action.validate(params);
+    const credentials = extractCredentials({
+      authorization: req.get('authorization'),
+      body: params,
+      queryNames: [...new URLSearchParams(req.originalUrl.split('?').slice(1).join('?')).keys()],
+    });
+    requests.set(req, { parsed, credentials });
+    next();
+  };
+  const authenticateAndAct: RequestHandler = async (req, res) => {
+    const { parsed, credentials } = requests.get(req)!;
+    await action.act(await context.authenticateClient(credentials), parsed, res);
+  };
+  const handleError = (error: unknown, req: Request, res: Response, _next: NextFunction): void => {
+    const oauth = asOAuthError(error);
+    reportInternalError(oauth, context.onInternalError);
+    if (oauth.error !== 'invalid_client') return sendError(res, oauth);
+    // RFC 9110 §15.5.2: a 401 carries a challenge; RFC 6749 §5.2 asks for the scheme the client used.
+    const challenged = oauth.withHeaders({ 'WWW-Authenticate': context.basicChallenge });
+    const request = requests.get(req);
+    if (context.failureLock === undefined || request === undefined) return sendError(res, challenged);
+    context.failureLock.countFailure(req, request.credentials.clientId, res, (countError) => {
+      if (countError !== undefined) reportInternalError(countError, context.onInternalError);
+      sendError(res, challenged);
+    });
+  };
+  const refuseLocked: RequestHandler = (req, res, next) =>
+    context.failureLock === undefined ? next() : context.failureLock.refuseLocked(req, requests.get(req)!.credentials.clientId, res, next);
+
+  const app = express();
+  app.disable('x-powered-by');
+  app.all('/', noStore, ...context.hardening, postOnly, formOnly, parse, refuseLocked, authenticateAndAct);
+  app.use(handleError);
+  return app;
+}
+
+/** The parameters the endpoint reads, each at most once (RFC 6749 §3.2), empty values omitted. */
+function formParameters(body: unknown, known: ReadonlySet<string>): Record<string, string> {
+  const entries: [string, unknown][] = Buffer.isBuffer(body)
+    ? [...new URLSearchParams(decodeUtf8(body))]
+    : typeof body === 'object' && body !== null
+      ? Object.entries(body)
+      : [];
+  const params: Record<string, string> = Object.create(null);
+  for (const [name, value] of entries) {
+    if (!known.has(name)) continue; // "MUST ignore unrecognized request parameters"
+    if (typeof value !== 'string') throw new OAuthError('invalid_request', 400, 'A request parameter is repeated or malformed');
+    if (value === '') continue; // "Parameters sent without a value MUST be treated as if they were omitted"
+    if (name in params) throw new OAuthError('invalid_request', 400, 'A request parameter is repeated or malformed');
+    params[name] = value;
+  }
+  return params;
+}
+
+function decodeUtf8(bytes: Buffer): string {
+  try {
+    return new TextDecoder('utf-8', { fatal: true }).decode(bytes);
+  } catch {
+    throw new OAuthError('invalid_request', 400, 'The request body is not valid UTF-8');
+  }
+}
+
+/** Body-parser's errors carry a 4xx status: they are the client's; anything else is ours. */
+function asOAuthError(error: unknown): OAuthError {
+  if (error instanceof OAuthError) return error;
+  const status = (error as { status?: unknown } | null)?.status;
+  if (typeof status === 'number' && status >= 400 && status < 500) {
+    return status === 413
+      ? new OAuthError('invalid_request', 413, 'The request body is too large')
+      : new OAuthError('invalid_request', 400, 'The request body is malformed');
+  }
+  return new OAuthError('server_error', 500, 'The server could not handle the request', {}, { cause: error });
+}
+
+const TOO_MANY = new OAuthError('temporarily_unavailable', 429, 'Too many requests; retry later');
+
+/** An express-rate-limit limiter that answers with our JSON error and draft-8 headers. */
+export function rateLimiter(options: LimiterOptions): RateLimitRequestHandler {
+  return rateLimit({ standardHeaders: 'draft-8', legacyHeaders: false, handler: (_req, res) => sendError(res, TOO_MANY), ...options });
+}
+
+export interface FailureLock {
+  refuseLocked(req: Request, clientId: string, res: Response, next: NextFunction): Promise<void>;
+  countFailure(req: Request, clientId: string, res: Response, done: (error?: unknown) => void): void;
+}
+
+/**
+ * Locks a (client id, address) pair after `limit` failed authentications within `windowMs`
+ * (RFC 6749 §2.3.1: "MUST protect against brute force attacks"). express-rate-limit counts only
+ * real failures, after they happen, so concurrent or aborted requests with the right secret never
+ * lock a client out; a locked pair is refused before any bcrypt work, the right secret included.
+ */
+export function failureLock(options: LimiterOptions): FailureLock {
+  const clientIds = new WeakMap<Request, string>();
+  const key = (req: Request): string => `${ipKeyGenerator(req.ip ?? '')}|${clientIds.get(req)}`;
+  const settings = { windowMs: 15 * 60_000, limit: 10, identifier: 'failed-authentication', ...options, keyGenerator: key };
+  const { limit } = settings;
+  if (!(Number.isSafeInteger(limit) && (limit as number) > 0)) {
+    throw new ConfigurationError('`rateLimit.failedAuthentication.limit` must be a positive whole number');
+  }
+  if (options.store !== undefined && typeof (options.store as { get?: unknown }).get !== 'function') {
+    throw new ConfigurationError('`rateLimit.failedAuthentication.store` must implement get(key) to check locked clients');
+  }
+  const counter = rateLimiter(settings);
+  return {
+    async refuseLocked(req, clientId, res, next) {
+      clientIds.set(req, clientId);
+      let info: Awaited<ReturnType<typeof counter.getKey>>;
+      try {
+        info = await counter.getKey(key(req));
+      } catch (cause) {
+        throw new OAuthError('temporarily_unavailable', 503, 'The rate limit store is unavailable; try again later', { 'Retry-After': '5' }, { cause });
+      }
+      const seconds = Math.ceil(((info?.resetTime?.getTime() ?? 0) - Date.now()) / 1000);
+      if (info === undefined || info.totalHits < (limit as number) || seconds <= 0) return next();
+      // The headers express-rate-limit would send (draft-8), for a request it never counted.
+      sendError(res.set({ 'Retry-After': String(seconds), RateLimit: `"${String(settings.identifier)}"; r=0; t=${seconds}` }), TOO_MANY);
+    },
+    countFailure(req, clientId, res, done) {
+      clientIds.set(req, clientId);
+      void counter(req, res, done);
+    },
+  };
+}
