@@ -9,6 +9,7 @@ export {
   type GuardIssuerOptions,
   type GuardSecretOptions,
   type GuardPublicKeyOptions,
+  type GuardRemoteOptions,
   type GuardEnvironmentOptions,
   type TokenLocation,
 } from './express/guard.js';

@@ -4,8 +4,6 @@
 
 import { execFile } from 'node:child_process';
 import { generateKeyPairSync, type KeyObject } from 'node:crypto';
-import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import express, { type Express } from 'express';
 // Ours first: both packages declare `Express.Request.auth` (ours AuthInfo, theirs VerifyJwtResult), and
@@ -14,40 +12,10 @@ import { hashSecret, issuer, requireScope, type ClientRecord, type SigningKeyInp
 import { auth, requiredScopes } from 'express-oauth2-jwt-bearer';
 import request from 'supertest';
 import { createExampleServer } from '../../examples/server.js';
+import { close, listenOnLoopback, serve, type Listening } from '../support/servers.js';
 
 const FIXTURES = path.join(__dirname, '..', 'interop');
 const SCRIPT_TIMEOUT_MS = 15_000;
-
-// ---------------------------------------------------------------------------------------------
-// Real servers on 127.0.0.1
-
-interface Listening {
-  readonly server: http.Server;
-  readonly url: string;
-}
-
-/** Listens on an ephemeral loopback port first, so the app can be built knowing its own address. */
-async function listenOnLoopback(): Promise<Listening> {
-  const server = http.createServer();
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => resolve());
-  });
-  const { address, port } = server.address() as AddressInfo;
-  return { server, url: `http://${address}:${port}` };
-}
-
-async function serve(build: (url: string) => Express): Promise<Listening> {
-  const listening = await listenOnLoopback();
-  listening.server.on('request', build(listening.url));
-  return listening;
-}
-
-async function close(listening: Listening | undefined): Promise<void> {
-  if (listening === undefined) return;
-  listening.server.closeAllConnections();
-  await new Promise<void>((resolve, reject) => listening.server.close((error) => (error ? reject(error) : resolve())));
-}
 
 interface Registered {
   readonly id: string;

@@ -55,6 +55,11 @@ export function verifyJws(
   return { header, payload };
 }
 
+/** The decoded header of a compact JWS, unverified: only to choose keys before verifying. */
+export function peekHeader(token: string): JsonObject | undefined {
+  return decodeJson(token.split('.', 1)[0] ?? '');
+}
+
 function signatureMatches(token: string, input: string, signature: string, key: VerificationKey): boolean {
   if (key.alg === 'EdDSA') return cryptoVerify(null, Buffer.from(input), key.key, Buffer.from(signature, 'base64url'));
   try {

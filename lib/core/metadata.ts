@@ -38,6 +38,11 @@ export function authorizationServerMetadata({ issuer, endpoints, scopesSupported
   };
 }
 
+/** RFC 8414 §3.1: the well-known segment goes between the host and the issuer's path, its trailing `/` removed. */
+export function metadataPath(issuer: string): string {
+  return `/.well-known/oauth-authorization-server${new URL(issuer).pathname.replace(/\/$/, '')}`;
+}
+
 /** The public halves of the asymmetric signing keys; a shared secret is never published. */
 export function jsonWebKeySet(keys: readonly SigningKey[]): { keys: PublicJwk[] } {
   return { keys: keys.flatMap((key) => (key.publicJwk === undefined ? [] : [key.publicJwk])) };

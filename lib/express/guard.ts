@@ -3,12 +3,14 @@
 import type { Request, RequestHandler, Response, NextFunction } from 'express';
 import { ConfigurationError, isQuotable, OAuthError, wwwAuthenticate } from '../core/errors.js';
 import { isScopeToken } from '../core/scope.js';
+import { KeySetUnavailableError, RemoteKeySet } from '../core/remote-key-set.js';
 import { resolveVerificationKey, type VerificationKey, type VerificationKeyInput } from '../core/signing-keys.js';
+import { peekHeader } from '../core/jws.js';
 import { verifyAccessToken, type AuthInfo, type VerifierConfig } from '../core/token-verification.js';
 import { assertRevocationStore, type RevocationStore } from '../stores/revocation-store.js';
 import { defaultAudience, environmentDefaults } from '../env.js';
 import { mountedIssuers, type Issuer, type TrustedIssuer } from './issuer.js';
-import { absoluteUrl, boolean, checkOptions, nonNegativeNumber } from './options.js';
+import { absoluteUrl, boolean, checkOptions, nonNegativeNumber } from '../core/options.js';
 import { sendError } from './send-error.js';
 import './augment-request.js';
 
@@ -48,14 +50,30 @@ export interface GuardPublicKeyOptions extends GuardCommonOptions {
   issuer?: string;
   publicKey: VerificationKeyInput | readonly VerificationKeyInput[];
 }
+/**
+ * Verifies with the keys an authorization server in another process publishes: from `jwksUri`, or
+ * found through its RFC 8414 metadata with `discover: true`. Keys are cached, refetched at most
+ * once per cooldown for an unknown `kid`, and kept while the server is unreachable.
+ */
+export interface GuardRemoteOptions extends GuardCommonOptions {
+  /** The expected `iss`, and with `discover` where the metadata is found. */
+  issuer: string;
+  jwksUri?: string;
+  discover?: boolean;
+  /** Milliseconds. Defaults: `cooldown` 30 000 between refetches, `maxAge` 600 000 before a refresh, `timeout` 5 000 per fetch. */
+  jwksCache?: { cooldown?: number; maxAge?: number; timeout?: number };
+}
 /** With no key option, the key comes from `OAUTH_SIGNING_KEY_FILE` or `OAUTH_TOKEN_SECRET`. */
 export interface GuardEnvironmentOptions extends GuardCommonOptions {
   issuer?: string;
 }
 
-export type AuthenticateOptions = GuardIssuerOptions | GuardSecretOptions | GuardPublicKeyOptions | GuardEnvironmentOptions;
+export type AuthenticateOptions = GuardIssuerOptions | GuardSecretOptions | GuardPublicKeyOptions | GuardRemoteOptions | GuardEnvironmentOptions;
 
-const OPTION_NAMES = ['issuer', 'secret', 'publicKey', 'audience', 'clockTolerance', 'strict', 'tokenLocations', 'realm', 'delegateErrors', 'revocations'];
+const OPTION_NAMES = [
+  'issuer', 'secret', 'publicKey', 'jwksUri', 'discover', 'jwksCache', 'audience', 'clockTolerance', 'strict', 'tokenLocations', 'realm',
+  'delegateErrors', 'revocations',
+];
 
 interface GuardConfig {
   readonly verifier: VerifierConfig;
@@ -63,6 +81,7 @@ interface GuardConfig {
   readonly realm: string;
   readonly delegateErrors: boolean;
   readonly revocations: RevocationStore | undefined;
+  readonly remoteKeys: RemoteKeySet | undefined;
 }
 
 /**
@@ -81,6 +100,7 @@ export function authenticate(options: AuthenticateOptions = {}): RequestHandler 
         // RFC 6750 §3.1: a request without credentials SHOULD NOT get an error code.
         throw new OAuthError('invalid_token', 401, 'An access token is required', { 'WWW-Authenticate': challenge() });
       }
+      if (config.remoteKeys !== undefined) await remoteKeysFor(token, config.remoteKeys);
       const auth = verifyAccessToken(token, config.verifier);
       if (config.revocations !== undefined && (await isRevoked(config.revocations, auth))) {
         throw new OAuthError('invalid_token', 401, 'The token has been revoked');
@@ -97,6 +117,16 @@ export function authenticate(options: AuthenticateOptions = {}): RequestHandler 
     }
     next();
   };
+}
+
+/** Loads the remote keys a token needs; with none to verify against, a 503 rather than a 401. */
+async function remoteKeysFor(token: string, keys: RemoteKeySet): Promise<void> {
+  try {
+    await keys.ensure(peekHeader(token)?.kid);
+  } catch (cause) {
+    if (!(cause instanceof KeySetUnavailableError)) throw cause;
+    throw new OAuthError('temporarily_unavailable', 503, 'The signing keys are unavailable; try again later', { 'Retry-After': '5' }, { cause });
+  }
 }
 
 /** A store that fails is answered with a 503: never a silent accept of a token that may be revoked. */
@@ -223,16 +253,21 @@ function malformed(description: string): OAuthError {
 
 function resolveGuardOptions(options: AuthenticateOptions): GuardConfig {
   checkOptions(options, OPTION_NAMES, 'authenticate()');
-  const given = options as Partial<GuardIssuerOptions & GuardSecretOptions & GuardPublicKeyOptions>;
+  const given = options as Partial<GuardIssuerOptions & GuardSecretOptions & GuardPublicKeyOptions & Omit<GuardRemoteOptions, 'issuer'>>;
   const instance = typeof given.issuer === 'string' || given.issuer === undefined ? undefined : given.issuer;
-  if ([given.secret, given.publicKey, instance].filter((v) => v !== undefined).length > 1) {
-    throw new ConfigurationError('authenticate(): pass one of `secret`, `publicKey` or an `issuer` instance');
+  const discover = boolean(given.discover ?? false, 'discover');
+  if ([given.secret, given.publicKey, instance, given.jwksUri, discover || undefined].filter((v) => v !== undefined).length > 1) {
+    throw new ConfigurationError('authenticate(): pass one of `secret`, `publicKey`, `jwksUri`, `discover` or an `issuer` instance');
+  }
+  if (given.jwksCache !== undefined && given.jwksUri === undefined && !discover) {
+    throw new ConfigurationError('`jwksCache` goes with `jwksUri` or `discover`');
   }
   const env = environmentDefaults();
   let issuer: string;
   let audiences: readonly string[];
   let keys: () => readonly VerificationKey[];
   let revocations: RevocationStore | undefined;
+  let remoteKeys: RemoteKeySet | undefined;
   if (instance !== undefined) {
     // An issuer() is an Express app, so a function; its `trust` says what to verify with.
     const trusted: TrustedIssuer = 'trust' in instance ? (instance as Issuer).trust : instance;
@@ -240,6 +275,20 @@ function resolveGuardOptions(options: AuthenticateOptions): GuardConfig {
     audiences = audienceList(given.audience ?? trusted.audience);
     keys = trusted.keys;
     revocations = trusted.revocations;
+  } else if (given.jwksUri !== undefined || discover) {
+    if (typeof given.issuer !== 'string') throw new ConfigurationError('`issuer` (the expected iss) is required with `jwksUri` or `discover`');
+    issuer = absoluteUrl(given.issuer, 'issuer');
+    audiences = audienceList(given.audience ?? env.audience ?? defaultAudience(issuer));
+    const cache = given.jwksCache ?? {};
+    checkOptions(cache, ['cooldown', 'maxAge', 'timeout'], '`jwksCache`');
+    const remote = new RemoteKeySet({
+      ...(discover ? { discoverIssuer: issuer } : { jwksUri: given.jwksUri }),
+      cooldown: cache.cooldown ?? 30_000,
+      maxAge: cache.maxAge ?? 600_000,
+      timeout: cache.timeout ?? 5_000,
+    });
+    remoteKeys = remote;
+    keys = () => remote.current();
   } else {
     issuer = absoluteUrl(given.issuer ?? env.issuer, 'issuer');
     audiences = audienceList(given.audience ?? env.audience ?? defaultAudience(issuer));
@@ -273,6 +322,7 @@ function resolveGuardOptions(options: AuthenticateOptions): GuardConfig {
     realm,
     delegateErrors: boolean(given.delegateErrors ?? false, 'delegateErrors'),
     revocations: given.revocations ?? revocations,
+    remoteKeys,
   };
 }
 

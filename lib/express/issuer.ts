@@ -7,7 +7,7 @@ import helmet, { type HelmetOptions } from 'helmet';
 import { DEFAULT_HASH_COST, type ClientRecord } from '../core/client.js';
 import { clientAuthenticator } from '../core/client-authentication.js';
 import { ConfigurationError, isQuotable, wwwAuthenticate } from '../core/errors.js';
-import { authorizationServerMetadata, jsonWebKeySet, type EndpointUrls } from '../core/metadata.js';
+import { authorizationServerMetadata, jsonWebKeySet, metadataPath, type EndpointUrls } from '../core/metadata.js';
 import { resolveSigningKey, type SigningKey, type SigningKeyInput, type VerificationKey } from '../core/signing-keys.js';
 import { introspectToken, requireTokenParameter, revokeToken, type OwnTokens } from '../core/token-introspection.js';
 import { checkGrantType, issueAccessToken, type IssuanceConfig } from '../core/token-issuance.js';
@@ -17,7 +17,7 @@ import { MemoryClientStore } from '../stores/memory-client-store.js';
 import { MemoryRevocationStore } from '../stores/memory-revocation-store.js';
 import { assertRevocationStore, type RevocationStore } from '../stores/revocation-store.js';
 import { clientEndpoint, failureLock, rateLimiter, type EndpointContext, type LimiterOptions } from './client-endpoint.js';
-import { absoluteUrl, checkOptions, positiveInteger } from './options.js';
+import { absoluteUrl, checkOptions, positiveInteger } from '../core/options.js';
 
 export interface IssuerOptions {
   /** Client registrations: a list of records or a `ClientStore`. Default: the `OAUTH_CLIENTS_FILE` file. */
@@ -226,11 +226,6 @@ export function issuer(options: IssuerOptions = {}): Issuer {
     keys = resolveKeys(next.signingKey, next.additionalKeys);
   };
   return Object.assign(app, { metadata, metadataPath: metadataPath(config.issuer), jwks, revocation, introspection, trust, rotateKeys });
-}
-
-/** RFC 8414 §3: the well-known segment goes between the host and the issuer's path. */
-export function metadataPath(issuer: string): string {
-  return `/.well-known/oauth-authorization-server${new URL(issuer).pathname.replace(/\/$/, '')}`;
 }
 
 /**

@@ -1,6 +1,6 @@
 // Checks shared by the factories' option resolvers: thrown at construction, naming the option and the fix.
 
-import { ConfigurationError } from '../core/errors.js';
+import { ConfigurationError } from './errors.js';
 
 /** Rejects anything but a plain options object with known keys, to catch typos. */
 export function checkOptions(options: unknown, known: readonly string[], where: string): void {
