@@ -167,10 +167,10 @@ describe('checking credentials against the store: RFC 6749 §2.3.1, §5.2', () =
     await expect(authenticate(attempt(client.id, next.secret))).resolves.toMatchObject({ id: client.id });
   });
 
-  it('answers unauthorized_client to a disabled client that knows its secret, and invalid_client to one that does not', async () => {
+  it('authenticates a disabled client that knows its secret (the grant, not authentication, refuses it), and not one that does not', async () => {
     const client = await aClient({ disabled: true });
     const { authenticate } = await setUp([client.record]);
-    await expect(authenticate(attempt(client.id, client.secret))).rejects.toMatchObject({ error: 'unauthorized_client', status: 400 });
+    await expect(authenticate(attempt(client.id, client.secret))).resolves.toMatchObject({ id: client.id, disabled: true });
     await expect(authenticate(attempt(client.id, 'wrong'))).rejects.toMatchObject({ error: 'invalid_client', status: 401 });
   });
 

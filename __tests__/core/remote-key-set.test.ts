@@ -200,7 +200,7 @@ describe('remote key set: RFC 7517 §5 JWK Set', () => {
     expect(server.hits('/jwks')).toBe(2);
   });
 
-  it('refreshes a set older than maxAge on next use, whatever the kid', async () => {
+  it('refreshes a set older than maxAge on next use, in the background: the stale set serves meanwhile', async () => {
     const server = await aServer({ '/jwks': jwks(aJwk('k1')) });
     const keys = aKeySet(server, { cooldown: 50, maxAge: 150 });
     await keys.ensure('k1');
@@ -209,8 +209,22 @@ describe('remote key set: RFC 7517 §5 JWK Set', () => {
     expect(server.hits('/jwks')).toBe(1);
     await sleep(200);
     await keys.ensure(undefined);
+    expect(kids(keys)).toEqual(['k1']); // answered at once, from the stale set
+    await sleep(100);
     expect(server.hits('/jwks')).toBe(2);
     expect(kids(keys)).toEqual(['k2']);
+  });
+
+  it('never makes a request wait for a refresh while it holds the key, even when the server hangs', async () => {
+    const server = await aServer({ '/jwks': jwks(aJwk('k1')) });
+    const keys = aKeySet(server, { cooldown: 10, maxAge: 20, timeout: 2000 });
+    await keys.ensure('k1');
+    server.route('/jwks', { ...jwks(aJwk('k1')), delayMs: 1500 }); // answers too late
+    await sleep(50);
+    const started = performance.now();
+    await keys.ensure('k1');
+    expect(performance.now() - started).toBeLessThan(100);
+    expect(kids(keys)).toEqual(['k1']);
   });
 
   it('keeps serving the last good keys while the server is down, past maxAge (stale-if-error)', async () => {

@@ -31,6 +31,26 @@ describe('authorization server metadata: RFC 8414 §2 and §3', () => {
     expect(body.token_endpoint).toBe(`${ISSUER}/token`);
   });
 
+  it('lists no URL for a mount path that names none (a pattern or a list), and warns about a Router mount', async () => {
+    const tokens = issuer({ issuer: ISSUER, signingKey: { secret: SECRET }, clients: [] });
+    const app = express();
+    app.use('/:tenant/revoke', tokens.revocation);
+    const router = express.Router();
+    router.use('/introspect', tokens.introspection);
+    app.use('/oauth', router);
+    app.get(tokens.metadataPath, tokens.metadata);
+    const { body } = await request(app).get('/.well-known/oauth-authorization-server');
+    expect(body.revocation_endpoint).toBeUndefined();
+    expect(body.introspection_endpoint).toBeUndefined();
+    const emitWarning = jest.spyOn(process, 'emitWarning').mockImplementation(() => undefined);
+    try {
+      await request(app).post('/oauth/introspect').type('form').send({ token: 'x' });
+      expect(emitWarning).toHaveBeenCalledWith(expect.stringContaining('not mounted with app.use(path, endpoint) on an Express app'), { code: 'ECC_MOUNT' });
+    } finally {
+      emitWarning.mockRestore();
+    }
+  });
+
   describe('an issuer with a path (RFC 8414 §3 path insertion)', () => {
     const PATHED = `${ISSUER}/tenants/acme`;
     const mountAll = (app: express.Express, prefix: string) => {

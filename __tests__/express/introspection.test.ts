@@ -89,3 +89,24 @@ describe('token introspection: RFC 7662 §2', () => {
     await introspect(app, owner, token).expect(200);
   });
 });
+
+describe('introspection edge cases', () => {
+  it('answers { active: false } for tokens of a client disabled since, to a resource server and to the client itself', async () => {
+    const { token } = await setUp();
+    const disabledOwner = { ...owner, record: { ...owner.record, disabled: true } };
+    const { app } = tokenServer([disabledOwner, resourceServer]);
+    expect((await introspect(app, resourceServer, token).expect(200)).body).toEqual({ active: false });
+    expect((await introspect(app, disabledOwner, token).expect(200)).body).toEqual({ active: false });
+    const removed = tokenServer([resourceServer]).app;
+    expect((await introspect(removed, resourceServer, token).expect(200)).body).toEqual({ active: false });
+  });
+
+  it('gives introspection its own per-address budget, so a busy resource server can still get tokens', async () => {
+    const { app } = tokenServer([owner, resourceServer], { rateLimit: { perAddress: { limit: 2 } } });
+    const token = (await request(app).post('/token').auth(owner.id, owner.secret).type('form').send(CC).expect(200)).body.access_token as string;
+    await introspect(app, resourceServer, token).expect(200);
+    await introspect(app, resourceServer, token).expect(200);
+    expect((await introspect(app, resourceServer, token)).status).toBe(429);
+    await request(app).post('/token').auth(resourceServer.id, resourceServer.secret).type('form').send(CC).expect(200);
+  });
+});

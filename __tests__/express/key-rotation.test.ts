@@ -60,5 +60,6 @@ describe('key rotation: several keys published (RFC 7517 §5), one signing', () 
     const { tokens } = server();
     expect(() => tokens.rotateKeys({ signingKey: oldKey, additionalKeys: [oldKey] })).toThrow(/its own `kid`/);
     expect(() => tokens.rotateKeys({ signingKey: { secret: 'short' } })).toThrow(/at least 32 bytes/);
+    expect(() => tokens.rotateKeys({ signingKey: newKey, additionalKey: [oldKey] } as never)).toThrow(/unknown option `additionalKey`/);
   });
 });

@@ -124,3 +124,61 @@ describe('MemoryRevocationStore: remembered until expiry, then forgotten', () =>
     expect((await request(app).get('/api/data').set('Authorization', `Bearer ${token}`)).status).toBe(401);
   });
 });
+
+describe('revocation edge cases', () => {
+  /** A test double that records revocations and can be made to hang. */
+  class RecordingStore {
+    readonly revoked = new Map<string, number>();
+    hang = false;
+    async revoke(jti: string, expiresAt: number): Promise<void> {
+      if (this.hang) return new Promise(() => undefined);
+      this.revoked.set(jti, expiresAt);
+    }
+    async isRevoked(jti: string): Promise<boolean> {
+      if (this.hang) return new Promise(() => undefined);
+      return this.revoked.has(jti);
+    }
+  }
+
+  it("keeps a revocation past the token's exp by the largest clock tolerance a guard may use", async () => {
+    const store = new RecordingStore();
+    const { app } = tokenServer([owner], { revocations: store });
+    const token = await tokenFor(app, owner);
+    await request(app).post('/revoke').auth(owner.id, owner.secret).type('form').send({ token }).expect(200);
+    expect(store.revoked.get(String(decodePayload(token).jti))).toBe(Number(decodePayload(token).exp) + 300);
+  });
+
+  it('still records the revocation of a token that expired moments ago, which lenient guards accept', async () => {
+    const store = new RecordingStore();
+    const { app } = tokenServer([owner], { revocations: store });
+    const now = Math.floor(Date.now() / 1000);
+    const justExpired = hs256({ iss: ISSUER, sub: owner.id, client_id: owner.id, aud: 'a', iat: now - 100, exp: now - 10, jti: 'just-expired' });
+    await request(app).post('/revoke').auth(owner.id, owner.secret).type('form').send({ token: justExpired }).expect(200);
+    expect(store.revoked.has('just-expired')).toBe(true);
+  });
+
+  it('answers 503 within storeTimeout, at the guard, revocation and introspection, when the store hangs', async () => {
+    const store = new RecordingStore();
+    const { app } = tokenServer([owner], { revocations: store, storeTimeout: 200 });
+    const token = await tokenFor(app, owner);
+    store.hang = true;
+    const started = Date.now();
+    const answers = await Promise.all([
+      request(app).get('/api/data').set('Authorization', `Bearer ${token}`),
+      request(app).post('/revoke').auth(owner.id, owner.secret).type('form').send({ token }),
+      request(app).post('/introspect').auth(owner.id, owner.secret).type('form').send({ token }),
+    ]);
+    expect(Date.now() - started).toBeLessThan(5000);
+    expect(answers.map((res) => [res.status, res.body.error])).toEqual(Array(3).fill([503, 'temporarily_unavailable']));
+  });
+
+  it('lets a disabled client revoke its tokens', async () => {
+    const client = await aClient({ scope: 'read' });
+    const revocations = new MemoryRevocationStore();
+    const { app } = tokenServer([client], { revocations });
+    const token = await tokenFor(app, client);
+    const disabled = tokenServer([{ ...client, record: { ...client.record, disabled: true } }], { revocations }).app;
+    await request(disabled).post('/revoke').auth(client.id, client.secret).type('form').send({ token }).expect(200);
+    expect(await revocations.isRevoked(String(decodePayload(token).jti))).toBe(true);
+  });
+});

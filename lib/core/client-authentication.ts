@@ -3,6 +3,7 @@
 import bcrypt from 'bcryptjs';
 import { hashCost, resolveClient, type Client, type ClientAuthMethod } from './client.js';
 import { OAuthError } from './errors.js';
+import { storeCall } from './store-call.js';
 import type { ClientStore } from '../stores/client-store.js';
 
 /** Credentials as presented, before they are checked. */
@@ -122,7 +123,7 @@ export function clientAuthenticator(options: ClientAuthenticatorOptions): (crede
   const mismatched = new Set<string>();
 
   return async function authenticateClient(credentials: ClientCredentials): Promise<Client> {
-    const record = await withTimeout(() => options.store.findClient(credentials.clientId), options.storeTimeout);
+    const record = await storeCall(() => options.store.findClient(credentials.clientId), options.storeTimeout, 'The client registry is unavailable; try again later');
     if (record === undefined) {
       await compare(credentials.secret, await dummyHash);
       throw invalidClient();
@@ -145,25 +146,6 @@ export function clientAuthenticator(options: ClientAuthenticatorOptions): (crede
     const whole = Buffer.byteLength(credentials.secret) <= 72;
     // Checked after the comparison, so a wrong method costs as much as a wrong secret.
     if (!matched || !whole || client.id !== credentials.clientId || client.authMethod !== credentials.method) throw invalidClient();
-    if (client.disabled) {
-      // The secret was right: the client is known to be itself, so it may learn that it is refused.
-      throw new OAuthError('unauthorized_client', 400, 'The client is not allowed to obtain tokens');
-    }
     return client;
   };
-}
-
-/** A store that throws, rejects or hangs becomes a clean 503, never a hung request. */
-async function withTimeout<T>(lookup: () => Promise<T>, ms: number): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`the client store did not answer within ${ms} ms`)), ms);
-  });
-  try {
-    return await Promise.race([lookup(), timeout]);
-  } catch (cause) {
-    throw new OAuthError('temporarily_unavailable', 503, 'The client registry is unavailable; try again later', { 'Retry-After': '5' }, { cause });
-  } finally {
-    clearTimeout(timer);
-  }
 }

@@ -87,6 +87,8 @@ export class RemoteKeySet {
       this.#startedAt = now;
       this.#inFlight = this.#refresh(now).finally(() => (this.#inFlight = undefined));
     }
+    // Stale but holding the token's key: refresh in the background, never making a request wait.
+    if (!empty && !unknownKid) return;
     await this.#inFlight;
     if (this.#keys.length === 0) throw new KeySetUnavailableError({ cause: this.#lastFailure });
   }

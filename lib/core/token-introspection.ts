@@ -5,9 +5,26 @@ import type { Client } from './client.js';
 import { OAuthError } from './errors.js';
 import { verifyAccessToken, type AuthInfo, type VerifierConfig } from './token-verification.js';
 import type { RevocationStore } from '../stores/revocation-store.js';
+import { storeCall } from './store-call.js';
 
-/** Where the issuer checks its own tokens: its keys and `iss`, any audience. */
-export type OwnTokens = VerifierConfig;
+/** How the issuer looks at its own tokens and the state around them. */
+export interface OwnTokens {
+  /** Its keys and `iss`, any audience, no clock tolerance. */
+  readonly verifier: VerifierConfig;
+  readonly revocations: RevocationStore;
+  /** True while the client is registered and not disabled. */
+  readonly clientIsActive: (clientId: string) => Promise<boolean>;
+  /** Milliseconds a store call may take before a 503. */
+  readonly storeTimeout: number;
+}
+
+/**
+ * Seconds a revocation outlives the token's `exp`. Guards accept a token until `exp` plus their
+ * clock tolerance, so a revocation must be kept, and accepted, at least that long after it.
+ * Guards refuse a tolerance above this.
+ */
+export const REVOCATION_MARGIN = 300;
+const UNAVAILABLE = 'The revocation list is unavailable; try again later';
 
 /** The RFC 7662 §2.2 answer; inactive tokens get exactly `{ active: false }`. */
 export type IntrospectionResponse =
@@ -38,22 +55,26 @@ export function requireTokenParameter(token: string | undefined): string {
  * are answered like revoked ones ("invalid tokens do not cause an error response", §2.2); a valid
  * token of another client is refused and stays valid.
  */
-export async function revokeToken(token: string, caller: Client, own: OwnTokens, store: RevocationStore): Promise<void> {
-  const auth = activeToken(token, own);
+export async function revokeToken(token: string, caller: Client, own: OwnTokens): Promise<void> {
+  const auth = activeToken(token, { ...own.verifier, clockTolerance: REVOCATION_MARGIN });
   if (auth === undefined) return;
   if (auth.clientId !== caller.id) throw new OAuthError('invalid_request', 400, 'The token was not issued to this client');
-  await store.revoke(String(auth.claims.jti), Number(auth.claims.exp));
+  const { jti, exp } = auth.claims as { jti: string; exp: number }; // strict verification: both present
+  await storeCall(() => own.revocations.revoke(jti, exp + REVOCATION_MARGIN), own.storeTimeout, UNAVAILABLE);
 }
 
 /**
  * Introspects a token for a caller: its own tokens, or any token for a client with
- * `can_introspect`. Everything else, like invalid, expired and revoked tokens, is inactive.
+ * `can_introspect`. Everything else is inactive: invalid, expired and revoked tokens, and tokens of
+ * clients that were disabled or removed since.
  */
-export async function introspectToken(token: string, caller: Client, own: OwnTokens, store: RevocationStore): Promise<IntrospectionResponse> {
-  const auth = activeToken(token, own);
+export async function introspectToken(token: string, caller: Client, own: OwnTokens): Promise<IntrospectionResponse> {
+  const auth = activeToken(token, own.verifier);
   if (auth === undefined || (auth.clientId !== caller.id && !caller.canIntrospect)) return INACTIVE;
   const { claims } = auth;
-  if (await store.isRevoked(String(claims.jti))) return INACTIVE;
+  if (await storeCall(() => own.revocations.isRevoked(String(claims.jti)), own.storeTimeout, UNAVAILABLE)) return INACTIVE;
+  const ownerActive = auth.clientId === caller.id ? !caller.disabled : await own.clientIsActive(auth.clientId);
+  if (!ownerActive) return INACTIVE;
   return {
     active: true,
     ...(auth.scopes.length > 0 ? { scope: auth.scopes.join(' ') } : {}),
@@ -68,9 +89,9 @@ export async function introspectToken(token: string, caller: Client, own: OwnTok
   };
 }
 
-function activeToken(token: string, own: OwnTokens): AuthInfo | undefined {
+function activeToken(token: string, verifier: VerifierConfig): AuthInfo | undefined {
   try {
-    return verifyAccessToken(token, own);
+    return verifyAccessToken(token, verifier);
   } catch (error) {
     if (error instanceof OAuthError) return undefined;
     throw error;

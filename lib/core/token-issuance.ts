@@ -40,6 +40,11 @@ export function issueAccessToken(
   config: IssuanceConfig,
   nowMs = Date.now(),
 ): TokenResponse {
+  if (client.disabled) {
+    // Checked after authentication: the client proved it is itself, so it may learn that it is refused.
+    // A disabled client may still revoke and introspect its tokens.
+    throw new OAuthError('unauthorized_client', 400, 'The client is not allowed to obtain tokens');
+  }
   const scopes = grantScope(requestedScope, client.scopes, client.defaultScopes);
   const ttl = client.accessTokenTtl ?? config.accessTokenTtl;
   const iat = Math.floor(nowMs / 1000);

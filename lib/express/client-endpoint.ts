@@ -22,6 +22,8 @@ export interface EndpointContext {
 
 /** One endpoint: the parameters it reads, what it checks before authentication, and what it does. */
 export interface EndpointAction<P> {
+  /** Names the endpoint in rate-limit keys and warnings. */
+  readonly name: 'token' | 'revocation' | 'introspection';
   readonly parameters: readonly string[];
   readonly validate: (params: Readonly<Record<string, string>>) => P;
   readonly act: (client: Client, request: P, res: Response) => Promise<void>;
@@ -84,9 +86,24 @@ export function clientEndpoint<P>(context: EndpointContext, action: EndpointActi
   const refuseLocked: RequestHandler = (req, res, next) =>
     context.failureLock === undefined ? next() : context.failureLock.refuseLocked(req, requests.get(req)!.credentials.clientId, res, next);
 
+  let warned = false;
+  const name: RequestHandler = (req, _res, next) => {
+    endpointNames.set(req, action.name);
+    // Express shares an app's settings (trust proxy: the client address the limits key on) with a
+    // sub-app only when it is mounted with app.use() on that app.
+    if (!warned && (app as { parent?: unknown }).parent === undefined) {
+      warned = true;
+      process.emitWarning(
+        `the ${action.name} endpoint is not mounted with app.use(path, endpoint) on an Express app (a Router?): it does not share the app's settings such as trust proxy, and the metadata cannot know its URL`,
+        { code: 'ECC_MOUNT' },
+      );
+    }
+    next();
+  };
+
   const app = express();
   app.disable('x-powered-by');
-  app.all('/', noStore, ...context.hardening, postOnly, formOnly, parse, refuseLocked, authenticateAndAct);
+  app.all('/', name, noStore, ...context.hardening, postOnly, formOnly, parse, refuseLocked, authenticateAndAct);
   app.use(handleError);
   return app;
 }
@@ -130,6 +147,21 @@ function asOAuthError(error: unknown): OAuthError {
 }
 
 const TOO_MANY = new OAuthError('temporarily_unavailable', 429, 'Too many requests; retry later');
+const endpointNames = new WeakMap<Request, string>();
+
+/**
+ * The per-address cap: one limiter for all endpoints, with a budget per endpoint, so that a
+ * resource server introspecting on every call cannot use up its own token requests.
+ */
+export function perAddressLimiter(options: LimiterOptions): RequestHandler {
+  return rateLimiter({
+    windowMs: 60_000,
+    limit: 300,
+    identifier: 'per-address',
+    keyGenerator: (req) => `${endpointNames.get(req)}|${ipKeyGenerator(req.ip ?? '')}`,
+    ...options,
+  });
+}
 
 /** An express-rate-limit limiter that answers with our JSON error and draft-8 headers. */
 export function rateLimiter(options: LimiterOptions): RateLimitRequestHandler {

@@ -10,7 +10,9 @@ import { verifyAccessToken, type AuthInfo, type VerifierConfig } from '../core/t
 import { assertRevocationStore, type RevocationStore } from '../stores/revocation-store.js';
 import { defaultAudience, environmentDefaults } from '../env.js';
 import { mountedIssuers, type Issuer, type TrustedIssuer } from './issuer.js';
-import { absoluteUrl, boolean, checkOptions, nonNegativeNumber } from '../core/options.js';
+import { absoluteUrl, boolean, checkOptions, nonNegativeNumber, positiveInteger } from '../core/options.js';
+import { storeCall } from '../core/store-call.js';
+import { REVOCATION_MARGIN } from '../core/token-introspection.js';
 import { sendError } from './send-error.js';
 import './augment-request.js';
 
@@ -20,7 +22,7 @@ export type TokenLocation = 'header' | 'body' | 'query';
 interface GuardCommonOptions {
   /** Accepted `aud` values; the token must name one. Default: the issuer's audience, `OAUTH_AUDIENCE`, or issuer + `/api`. */
   audience?: string | readonly string[];
-  /** Seconds of clock skew tolerated on `exp`, `nbf` and `iat`. Default: 5. */
+  /** Seconds of clock skew tolerated on `exp`, `nbf` and `iat`, at most 300 (revocations are kept that long past `exp`). Default: 5. */
   clockTolerance?: number;
   /** RFC 9068 profile: `typ: at+jwt` and `sub`, `client_id`, `jti`, `iat` required. `false` also accepts `typ: JWT` from legacy issuers. Default: true. */
   strict?: boolean;
@@ -32,6 +34,8 @@ interface GuardCommonOptions {
   delegateErrors?: boolean;
   /** Refuses tokens revoked at the issuer (RFC 7009). Default: the issuer's store, with an `issuer` instance; else none. */
   revocations?: RevocationStore;
+  /** Milliseconds a revocation store may take before the request fails with a 503. Default: 5000. */
+  storeTimeout?: number;
 }
 
 /** Verifies with the keys of an `issuer()` in the same process. */
@@ -72,7 +76,7 @@ export type AuthenticateOptions = GuardIssuerOptions | GuardSecretOptions | Guar
 
 const OPTION_NAMES = [
   'issuer', 'secret', 'publicKey', 'jwksUri', 'discover', 'jwksCache', 'audience', 'clockTolerance', 'strict', 'tokenLocations', 'realm',
-  'delegateErrors', 'revocations',
+  'delegateErrors', 'revocations', 'storeTimeout',
 ];
 
 interface GuardConfig {
@@ -81,6 +85,7 @@ interface GuardConfig {
   readonly realm: string;
   readonly delegateErrors: boolean;
   readonly revocations: RevocationStore | undefined;
+  readonly storeTimeout: number;
   readonly remoteKeys: RemoteKeySet | undefined;
 }
 
@@ -102,7 +107,7 @@ export function authenticate(options: AuthenticateOptions = {}): RequestHandler 
       }
       if (config.remoteKeys !== undefined) await remoteKeysFor(token, config.remoteKeys);
       const auth = verifyAccessToken(token, config.verifier);
-      if (config.revocations !== undefined && (await isRevoked(config.revocations, auth))) {
+      if (config.revocations !== undefined && (await isRevoked(config.revocations, auth, config.storeTimeout))) {
         throw new OAuthError('invalid_token', 401, 'The token has been revoked');
       }
       req.auth = auth;
@@ -129,13 +134,9 @@ async function remoteKeysFor(token: string, keys: RemoteKeySet): Promise<void> {
   }
 }
 
-/** A store that fails is answered with a 503: never a silent accept of a token that may be revoked. */
-async function isRevoked(store: RevocationStore, auth: AuthInfo): Promise<boolean> {
-  try {
-    return await store.isRevoked(String(auth.claims.jti));
-  } catch (cause) {
-    throw new OAuthError('temporarily_unavailable', 503, 'The revocation list is unavailable; try again later', { 'Retry-After': '5' }, { cause });
-  }
+/** A store that fails or hangs is answered with a 503: never a silent accept of a token that may be revoked. */
+function isRevoked(store: RevocationStore, auth: AuthInfo, timeout: number): Promise<boolean> {
+  return storeCall(() => store.isRevoked(String(auth.claims.jti)), timeout, 'The revocation list is unavailable; try again later');
 }
 
 /**
@@ -268,6 +269,7 @@ function resolveGuardOptions(options: AuthenticateOptions): GuardConfig {
   let keys: () => readonly VerificationKey[];
   let revocations: RevocationStore | undefined;
   let remoteKeys: RemoteKeySet | undefined;
+  let storeTimeout: number | undefined;
   if (instance !== undefined) {
     // An issuer() is an Express app, so a function; its `trust` says what to verify with.
     const trusted: TrustedIssuer = 'trust' in instance ? (instance as Issuer).trust : instance;
@@ -275,6 +277,7 @@ function resolveGuardOptions(options: AuthenticateOptions): GuardConfig {
     audiences = audienceList(given.audience ?? trusted.audience);
     keys = trusted.keys;
     revocations = trusted.revocations;
+    storeTimeout = trusted.storeTimeout;
   } else if (given.jwksUri !== undefined || discover) {
     if (typeof given.issuer !== 'string') throw new ConfigurationError('`issuer` (the expected iss) is required with `jwksUri` or `discover`');
     issuer = absoluteUrl(given.issuer, 'issuer');
@@ -315,15 +318,22 @@ function resolveGuardOptions(options: AuthenticateOptions): GuardConfig {
       issuer,
       audiences,
       keys,
-      clockTolerance: nonNegativeNumber(given.clockTolerance ?? 5, 'clockTolerance', 'seconds'),
+      clockTolerance: clockTolerance(given.clockTolerance ?? 5),
       strict: boolean(given.strict ?? true, 'strict'),
     },
     locations,
     realm,
     delegateErrors: boolean(given.delegateErrors ?? false, 'delegateErrors'),
     revocations: given.revocations ?? revocations,
+    storeTimeout: positiveInteger(given.storeTimeout ?? storeTimeout ?? 5000, 'storeTimeout', 'milliseconds'),
     remoteKeys,
   };
+}
+
+function clockTolerance(value: unknown): number {
+  const seconds = nonNegativeNumber(value, 'clockTolerance', 'seconds');
+  if (seconds > REVOCATION_MARGIN) throw new ConfigurationError(`\`clockTolerance\` must be at most ${REVOCATION_MARGIN} seconds`);
+  return seconds;
 }
 
 function audienceList(value: unknown): readonly string[] {

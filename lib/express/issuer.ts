@@ -11,12 +11,13 @@ import { authorizationServerMetadata, jsonWebKeySet, metadataPath, type Endpoint
 import { resolveSigningKey, type SigningKey, type SigningKeyInput, type VerificationKey } from '../core/signing-keys.js';
 import { introspectToken, requireTokenParameter, revokeToken, type OwnTokens } from '../core/token-introspection.js';
 import { checkGrantType, issueAccessToken, type IssuanceConfig } from '../core/token-issuance.js';
+import { storeCall } from '../core/store-call.js';
 import { defaultAudience, environmentDefaults } from '../env.js';
 import { assertClientStore, type ClientStore } from '../stores/client-store.js';
 import { MemoryClientStore } from '../stores/memory-client-store.js';
 import { MemoryRevocationStore } from '../stores/memory-revocation-store.js';
 import { assertRevocationStore, type RevocationStore } from '../stores/revocation-store.js';
-import { clientEndpoint, failureLock, rateLimiter, type EndpointContext, type LimiterOptions } from './client-endpoint.js';
+import { clientEndpoint, failureLock, perAddressLimiter, type EndpointContext, type LimiterOptions } from './client-endpoint.js';
 import { absoluteUrl, checkOptions, positiveInteger } from '../core/options.js';
 
 export interface IssuerOptions {
@@ -73,6 +74,8 @@ export interface TrustedIssuer {
   readonly audience: string;
   readonly keys: () => readonly VerificationKey[];
   readonly revocations?: RevocationStore;
+  /** Milliseconds a revocation lookup may take. */
+  readonly storeTimeout?: number;
 }
 
 /** The token endpoint, mounted with `app.use(path, …)`, and its companions. */
@@ -154,7 +157,7 @@ export function issuer(options: IssuerOptions = {}): Issuer {
     }),
     hardening: [
       ...(config.helmet === false ? [] : [helmet(config.helmet)]),
-      ...(config.addressLimit === false ? [] : [rateLimiter({ windowMs: 60_000, limit: 300, identifier: 'per-address', ...config.addressLimit })]),
+      ...(config.addressLimit === false ? [] : [perAddressLimiter(config.addressLimit)]),
     ],
     bodyLimit: config.bodyLimit,
     basicChallenge: config.basicChallenge,
@@ -167,10 +170,19 @@ export function issuer(options: IssuerOptions = {}): Issuer {
     accessTokenTtl: config.accessTokenTtl,
     signingKey: () => keys.active,
   };
-  // The issuer checks its own tokens whatever their audience, to the second.
-  const own: OwnTokens = { issuer: config.issuer, audiences: undefined, keys: () => keys.all, clockTolerance: 0, strict: true };
+  const own: OwnTokens = {
+    // The issuer checks its own tokens whatever their audience, to the second.
+    verifier: { issuer: config.issuer, audiences: undefined, keys: () => keys.all, clockTolerance: 0, strict: true },
+    revocations: config.revocations,
+    clientIsActive: async (clientId) => {
+      const record = await storeCall(() => config.store.findClient(clientId), config.storeTimeout, 'The client registry is unavailable; try again later');
+      return record !== undefined && record.disabled !== true;
+    },
+    storeTimeout: config.storeTimeout,
+  };
 
   const app = clientEndpoint(context, {
+    name: 'token',
     parameters: ['grant_type', 'scope'],
     validate: (params) => (checkGrantType(params.grant_type), params.scope),
     act: async (client, scope, res) => {
@@ -178,19 +190,21 @@ export function issuer(options: IssuerOptions = {}): Issuer {
     },
   });
   const revocation = clientEndpoint(context, {
+    name: 'revocation',
     parameters: ['token', 'token_type_hint'],
     // The hint only orders a search (RFC 7009 §2.1); with one kind of token there is nothing to order.
     validate: (params) => requireTokenParameter(params.token),
     act: async (client, token, res) => {
-      await revokeToken(token, client, own, config.revocations);
+      await revokeToken(token, client, own);
       res.status(200).end();
     },
   });
   const introspection = clientEndpoint(context, {
+    name: 'introspection',
     parameters: ['token', 'token_type_hint'],
     validate: (params) => requireTokenParameter(params.token),
     act: async (client, token, res) => {
-      res.status(200).json(await introspectToken(token, client, own, config.revocations));
+      res.status(200).json(await introspectToken(token, client, own));
     },
   });
   const jwks = express();
@@ -201,12 +215,22 @@ export function issuer(options: IssuerOptions = {}): Issuer {
     res.set('Cache-Control', `public, max-age=${config.jwksMaxAge}`).type('application/jwk-set+json').send(keys.jwks);
   });
 
-  const trust: TrustedIssuer = { issuer: config.issuer, audience: config.audience, keys: () => keys.all, revocations: config.revocations };
+  const trust: TrustedIssuer = {
+    issuer: config.issuer,
+    audience: config.audience,
+    keys: () => keys.all,
+    revocations: config.revocations,
+    storeTimeout: config.storeTimeout,
+  };
   app.on('mount', (parent: object) => mountedIssuers.set(parent, trust));
 
-  // Express sets `parent` when a sub-app is mounted with app.use(); unmounted endpoints are not listed.
-  const urlOf = (endpoint: Express): string | undefined =>
-    (endpoint as { parent?: unknown }).parent === undefined ? undefined : publicUrl(config.issuer, endpoint.path());
+  // Express sets `parent` when a sub-app is mounted with app.use(); unmounted endpoints are not listed,
+  // and a mount path that is a pattern or a list names no single URL.
+  const urlOf = (endpoint: Express): string | undefined => {
+    const mount = endpoint.mountpath;
+    if ((endpoint as { parent?: unknown }).parent === undefined || typeof mount !== 'string') return undefined;
+    return /[:*?()[\]{}]/.test(endpoint.path()) ? undefined : publicUrl(config.issuer, endpoint.path());
+  };
   const metadata: RequestHandler = (_req, res) => {
     res.json(
       authorizationServerMetadata({
@@ -223,6 +247,7 @@ export function issuer(options: IssuerOptions = {}): Issuer {
     );
   };
   const rotateKeys = (next: SigningKeys): void => {
+    checkOptions(next, ['signingKey', 'additionalKeys'], 'rotateKeys()');
     keys = resolveKeys(next.signingKey, next.additionalKeys);
   };
   return Object.assign(app, { metadata, metadataPath: metadataPath(config.issuer), jwks, revocation, introspection, trust, rotateKeys });
