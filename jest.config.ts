@@ -8,6 +8,7 @@ const config: Config = {
   transform: { '^.+\\.ts$': ['ts-jest', { tsconfig: 'tsconfig.json' }] },
   moduleNameMapper: {
     '^express-client-credentials$': '<rootDir>/lib/index.ts',
+    '^express-client-credentials/testing$': '<rootDir>/lib/testing.ts',
     '^(\\.{1,2}/.*)\\.js$': '$1',
   },
   testTimeout: 20_000,

@@ -102,6 +102,25 @@ describe('the example server', () => {
   });
 });
 
+describe('the split example: authorization server, resource server and calling service', () => {
+  it('runs the trio with npm run example:split: three calls answered with one client id', async () => {
+    const [asPort, apiPort] = [await freePort(), await freePort()];
+    const output = await new Promise<string>((resolve, reject) => {
+      const child = spawn('npm', ['run', 'example:split', '--silent'], { cwd: ROOT, env: { ...process.env, AS_PORT: String(asPort), API_PORT: String(apiPort) } });
+      let text = '';
+      child.stdout.on('data', (chunk: Buffer) => (text += chunk.toString()));
+      const timer = setTimeout(() => (child.kill(), reject(new Error(`timed out: ${text}`))), 30_000);
+      child.on('exit', (code) => (clearTimeout(timer), code === 0 ? resolve(text) : reject(new Error(`exit ${code}: ${text}`))));
+    });
+    expect(output).toContain(`[authorization-server] authorization server on http://127.0.0.1:${asPort}`);
+    expect(output).toContain(`[resource-server] resource server on http://127.0.0.1:${apiPort}`);
+    const calls = output.split('\n').filter((line) => line.startsWith('[calling-service] '));
+    expect(calls.map((line) => JSON.parse(line.slice('[calling-service] '.length)))).toEqual(
+      [1, 2, 3].map((call) => ({ call, status: 200, body: { reports: ['q1', 'q2'], client_id: 'reports-caller' } })),
+    );
+  });
+});
+
 function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = createServer().listen(0, '127.0.0.1', () => {

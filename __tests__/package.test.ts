@@ -6,7 +6,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 const ROOT = join(__dirname, '..');
-const EXPORTS = ['issuer', 'authenticate', 'requireScope', 'requireAnyScope', 'hashSecret', 'generateClientSecret', 'MemoryClientStore', 'OAuthError', 'ConfigurationError', 'sendError', 'environmentDefaults'];
+const EXPORTS = [
+  'issuer', 'authenticate', 'requireScope', 'requireAnyScope', 'hashSecret', 'generateClientSecret', 'MemoryClientStore',
+  'MemoryRevocationStore', 'OAuthError', 'ConfigurationError', 'sendError', 'environmentDefaults', 'tokenClient', 'TokenRequestError',
+];
 const node = (args: string[]) => execFileSync(process.execPath, args, { cwd: ROOT, encoding: 'utf8' }).trim();
 
 describe('the published package', () => {
@@ -22,6 +25,16 @@ describe('the published package', () => {
   it('works from import', () => {
     const script = `import * as m from 'express-client-credentials'; import { issuer } from 'express-client-credentials'; console.log(typeof issuer === 'function' && ${JSON.stringify(EXPORTS)}.every((n) => typeof m[n] === 'function') ? 'ok' : 'missing')`;
     expect(node(['--input-type=module', '-e', script])).toBe('ok');
+  });
+
+  it('serves the testing entry point from require() and import', () => {
+    expect(node(['-e', "const t = require('express-client-credentials/testing'); console.log(typeof t.mintToken, typeof t.testIssuer)"])).toBe('function function');
+    expect(node(['--input-type=module', '-e', "import { testIssuer } from 'express-client-credentials/testing'; console.log(typeof testIssuer().token())"])).toBe('string');
+  });
+
+  it('runs the CLI named in package.json bin', () => {
+    const bin = (require(join(ROOT, 'package.json')) as { bin: Record<string, string> }).bin['express-client-credentials'] ?? '';
+    expect(node([join(ROOT, bin), '--help'])).toContain('create-client');
   });
 
   it('issues and verifies a token end to end from dist/', () => {

@@ -25,3 +25,4 @@ export { MemoryRevocationStore } from './stores/memory-revocation-store.js';
 export { type IntrospectionResponse } from './core/token-introspection.js';
 export { type EndpointUrls } from './core/metadata.js';
 export { environmentDefaults, type EnvironmentDefaults } from './env.js';
+export { tokenClient, TokenRequestError, type TokenClient, type TokenClientOptions } from './client/token-client.js';

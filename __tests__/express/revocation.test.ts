@@ -159,7 +159,8 @@ describe('revocation edge cases', () => {
 
   it('answers 503 within storeTimeout, at the guard, revocation and introspection, when the store hangs', async () => {
     const store = new RecordingStore();
-    const { app } = tokenServer([owner], { revocations: store, storeTimeout: 200 });
+    const reports: string[] = [];
+    const { app } = tokenServer([owner], { revocations: store, storeTimeout: 200, onInternalError: (line) => reports.push(line) });
     const token = await tokenFor(app, owner);
     store.hang = true;
     const started = Date.now();
@@ -170,6 +171,8 @@ describe('revocation edge cases', () => {
     ]);
     expect(Date.now() - started).toBeLessThan(5000);
     expect(answers.map((res) => [res.status, res.body.error])).toEqual(Array(3).fill([503, 'temporarily_unavailable']));
+    // The issuer's endpoints report their store failure; the guard's 503 speaks for itself.
+    expect(reports).toEqual(Array(2).fill(expect.stringContaining('The revocation list is unavailable')));
   });
 
   it('lets a disabled client revoke its tokens', async () => {

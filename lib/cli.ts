@@ -1,0 +1,604 @@
+#!/usr/bin/env node
+// The express-client-credentials command: registers clients (RFC 7591 names), hashes secrets,
+// makes signing keys (RFC 7517, RFC 7638) and fetches tokens (RFC 6749 §4.4).
+
+import { generateKeyPairSync, type KeyObject } from 'node:crypto';
+import { closeSync, fchmodSync, fsyncSync, openSync, readFileSync, realpathSync, renameSync, statSync, unlinkSync, writeFileSync, writeSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { CLIENT_AUTH_METHODS, DEFAULT_HASH_COST, generateClientSecret, hashSecret, resolveClient, type ClientAuthMethod, type ClientRecord } from './core/client.js';
+import { formatBasic } from './core/client-authentication.js';
+import { ConfigurationError } from './core/errors.js';
+import { parseScope } from './core/scope.js';
+import { resolveSigningKey } from './core/signing-keys.js';
+
+const PROGRAM = 'express-client-credentials';
+const KEY_ALGORITHMS = ['ES256', 'RS256', 'EdDSA'] as const;
+type KeyAlgorithm = (typeof KEY_ALGORITHMS)[number];
+/** 3072 bits: about 128-bit security (NIST SP 800-57), like P-256 and Ed25519; RFC 7518 §3.3 asks 2048 at least. */
+const RSA_BITS = 3072;
+const TOKEN_TIMEOUT_MS = 10_000;
+const BCRYPT_MAX_BYTES = 72;
+
+/** Where the command reads and writes; the entry point passes the process's own. */
+export interface CliIo {
+  readonly env: Readonly<Record<string, string | undefined>>;
+  readonly stdinIsTty: boolean;
+  readStdin(): Promise<Buffer>;
+  out(text: string): void;
+  err(text: string): void;
+}
+
+/** A mistake on the command line: one line on stderr, exit code 2. */
+class UsageError extends Error {
+  override readonly name = 'UsageError';
+}
+
+/** A failure while doing what was asked: one line on stderr, exit code 1. */
+class Failure extends Error {
+  override readonly name = 'Failure';
+
+  /** `bare`: print the message as it is, without the program's name (the OAuth error line). */
+  constructor(message: string, readonly bare = false) {
+    super(message);
+  }
+}
+
+type Flags = Readonly<Record<string, string | boolean | undefined>>;
+
+interface FlagSpec {
+  readonly type: 'string' | 'boolean';
+  /** The placeholder shown in help, for string flags. */
+  readonly value?: string;
+  readonly help: string;
+}
+
+interface Command {
+  readonly summary: string;
+  readonly usage: string;
+  readonly description: string;
+  readonly flags: Readonly<Record<string, FlagSpec>>;
+  readonly examples: readonly string[];
+  readonly run: (flags: Flags, io: CliIo) => Promise<void>;
+}
+
+const AUTH_METHOD_FLAG: FlagSpec = {
+  type: 'string',
+  value: 'METHOD',
+  help: 'client_secret_basic (HTTP Basic, the default) or client_secret_post (in the body)',
+};
+
+const COMMANDS: Readonly<Record<string, Command>> = {
+  'create-client': {
+    summary: 'register a client: a new secret, and its record for the clients file',
+    usage: 'create-client --id ID --scope SCOPES [flags]',
+    description: [
+      'Generates a 256-bit client secret and prints it once, on stderr. Prints the client record',
+      '(RFC 7591 names, the secret as a bcrypt hash of cost 10) as JSON on stdout, or adds it to',
+      'the JSON list in --file, which is written atomically (a new file gets mode 0600).',
+    ].join('\n'),
+    flags: {
+      id: { type: 'string', value: 'ID', help: 'the client_id (required)' },
+      scope: { type: 'string', value: 'SCOPES', help: 'space-delimited scopes the client may request (required)' },
+      'default-scope': { type: 'string', value: 'SCOPES', help: 'scopes granted when a request names none (default: all of --scope)' },
+      ttl: { type: 'string', value: 'SECONDS', help: "access token lifetime (default: the issuer's accessTokenTtl)" },
+      'auth-method': AUTH_METHOD_FLAG,
+      file: { type: 'string', value: 'FILE', help: 'add the record to this clients file; refuses an id it already holds' },
+    },
+    examples: [`${PROGRAM} create-client --id reports --scope "read write" --default-scope read --file clients.json`],
+    run: createClient,
+  },
+  'hash-secret': {
+    summary: 'hash a secret read from stdin with bcrypt, for client_secret_hash',
+    usage: 'hash-secret [--cost N] < secret.txt',
+    description: [
+      'Reads the secret from stdin (never from the command line, where shells keep it), drops one',
+      'trailing newline, and prints its bcrypt hash. bcrypt reads at most 72 bytes, so longer secrets',
+      'are refused.',
+    ].join('\n'),
+    flags: {
+      cost: { type: 'string', value: 'N', help: `bcrypt cost, 4 to 31 (default: ${DEFAULT_HASH_COST}, as the issuer's secretHashCost)` },
+    },
+    examples: [`printf %s "$CLIENT_SECRET" | ${PROGRAM} hash-secret`],
+    run: hashSecretCommand,
+  },
+  keygen: {
+    summary: 'make a signing key pair: a PKCS#8 PEM private key and its public JWK',
+    usage: 'keygen --alg ES256|RS256|EdDSA [--kid KID] [--out FILE]',
+    description: [
+      `Makes a key pair (ES256: P-256; RS256: RSA ${RSA_BITS} bits; EdDSA: Ed25519). With --out, writes the`,
+      'private key to FILE (mode 0600, never over an existing file) and prints the public JWK on',
+      'stdout; without it, prints the private key on stdout and the public JWK on stderr.',
+      'The kid defaults to the RFC 7638 thumbprint of the public key.',
+    ].join('\n'),
+    flags: {
+      alg: { type: 'string', value: 'ALG', help: 'ES256, RS256 or EdDSA (required)' },
+      kid: { type: 'string', value: 'KID', help: 'key id (default: the RFC 7638 thumbprint)' },
+      out: { type: 'string', value: 'FILE', help: 'write the private key here instead of stdout' },
+    },
+    examples: [`${PROGRAM} keygen --alg ES256 --out signing-key.pem > signing-key.jwk.json`, `${PROGRAM} keygen --alg EdDSA > signing-key.pem`],
+    run: keygen,
+  },
+  token: {
+    summary: 'get an access token from a token endpoint (client credentials grant)',
+    usage: 'token --url TOKEN_URL --id CLIENT_ID [--scope SCOPES] [--auth-method METHOD]',
+    description: [
+      'POSTs grant_type=client_credentials and prints only the access_token on stdout. The secret',
+      'comes from the OAUTH_CLIENT_SECRET environment variable or, if unset, from stdin; never from',
+      'the command line. An OAuth error is printed as "error: <error>: <description>" with exit code 1.',
+    ].join('\n'),
+    flags: {
+      url: { type: 'string', value: 'TOKEN_URL', help: 'the token endpoint (required)' },
+      id: { type: 'string', value: 'CLIENT_ID', help: 'the client_id (required)' },
+      scope: { type: 'string', value: 'SCOPES', help: 'space-delimited scopes to request (default: the client\'s default scopes)' },
+      'auth-method': AUTH_METHOD_FLAG,
+    },
+    examples: [`TOKEN=$(OAUTH_CLIENT_SECRET=... ${PROGRAM} token --url https://auth.example.com/token --id reports --scope read)`],
+    run: token,
+  },
+};
+
+/**
+ * Runs the command line and resolves to the exit code: 0, 1 for a failure, 2 for a usage error.
+ * Never throws and never prints a stack trace.
+ * @example process.exitCode = await main(['keygen', '--alg', 'ES256']);
+ */
+export async function main(argv: readonly string[], io: CliIo = processIo()): Promise<number> {
+  try {
+    await dispatch(argv, io);
+    return 0;
+  } catch (error: unknown) {
+    if (error instanceof UsageError) {
+      io.err(`${PROGRAM}: ${oneLine(error.message)}; see --help\n`);
+      return 2;
+    }
+    const message = error instanceof Error ? error.message : String(error);
+    io.err(error instanceof Failure && error.bare ? `${oneLine(message)}\n` : `${PROGRAM}: ${oneLine(message)}\n`);
+    return 1;
+  }
+}
+
+async function dispatch(argv: readonly string[], io: CliIo): Promise<void> {
+  const [name, ...rest] = argv;
+  if (name === undefined) throw new UsageError('missing command');
+  if (name === '--help' || name === '-h') return io.out(programHelp());
+  if (name === '--version') return io.out(`${version()}\n`);
+  if (name === 'help') {
+    if (rest.length > 1) throw new UsageError('help takes one command at most');
+    const topic = rest[0];
+    return io.out(topic === undefined ? programHelp() : commandHelp(topic, lookup(topic)));
+  }
+  const command = lookup(name);
+  const beforeEnd = rest.includes('--') ? rest.slice(0, rest.indexOf('--')) : rest;
+  if (beforeEnd.includes('--help') || beforeEnd.includes('-h')) return io.out(commandHelp(name, command));
+  await command.run(parseFlags(command, rest), io);
+}
+
+function lookup(name: string): Command {
+  const command = Object.hasOwn(COMMANDS, name) ? COMMANDS[name] : undefined;
+  if (command === undefined) {
+    throw new UsageError(name.startsWith('-') ? `unknown option '${name}' (options follow the command)` : `unknown command '${name}'`);
+  }
+  return command;
+}
+
+function parseFlags(command: Command, args: readonly string[]): Flags {
+  const options = Object.fromEntries(Object.entries(command.flags).map(([name, spec]) => [name, { type: spec.type }]));
+  let parsed: ReturnType<typeof parseArgs>;
+  try {
+    parsed = parseArgs({ args: [...args], options, strict: true, allowPositionals: false, tokens: true });
+  } catch (error: unknown) {
+    // parseArgs explains over several lines; the first one says it all.
+    const message = (error instanceof Error ? error.message : String(error)).split('\n')[0] ?? '';
+    throw new UsageError(message.replace(/^\w/, (c) => c.toLowerCase()).replace(/\.$/, ''));
+  }
+  // parseArgs keeps the last of repeated flags; a repeated --scope is more likely a mistake.
+  const seen = new Set<string>();
+  for (const token of parsed.tokens ?? []) {
+    if (token.kind !== 'option') continue;
+    if (seen.has(token.name)) throw new UsageError(`--${token.name} is given more than once`);
+    seen.add(token.name);
+  }
+  return parsed.values as Flags; // no flag is `multiple`, so no value is a list
+}
+
+// create-client ---------------------------------------------------------------------------------
+
+/** A well-formed bcrypt hash, so a record is checked before a real hash is spent on it. */
+const PLACEHOLDER_HASH = `$2b$${DEFAULT_HASH_COST}$${'.'.repeat(53)}`;
+/** The flag behind each record field, to turn resolveClient's messages into the user's terms. */
+const FLAG_OF_FIELD: Readonly<Record<string, string>> = {
+  client_id: '--id',
+  scope: '--scope',
+  default_scope: '--default-scope',
+  access_token_ttl: '--ttl',
+  token_endpoint_auth_method: '--auth-method',
+};
+
+async function createClient(flags: Flags, io: CliIo): Promise<void> {
+  const id = requiredString(flags, 'id');
+  const scope = requiredString(flags, 'scope');
+  const defaultScope = optionalString(flags, 'default-scope');
+  const ttl = flags.ttl === undefined ? undefined : integerFlag(flags, 'ttl', 1, Number.MAX_SAFE_INTEGER, 'a positive whole number of seconds');
+  const authMethod = authMethodFlag(flags);
+  if (parseScope(scope)?.length === 0) throw new UsageError('--scope must name at least one scope');
+  const record = (hash: string): ClientRecord => ({
+    client_id: id,
+    client_secret_hash: hash,
+    scope,
+    ...(defaultScope === undefined ? {} : { default_scope: defaultScope }),
+    ...(ttl === undefined ? {} : { access_token_ttl: ttl }),
+    token_endpoint_auth_method: authMethod,
+  });
+  try {
+    resolveClient(record(PLACEHOLDER_HASH));
+  } catch (error: unknown) {
+    if (!(error instanceof ConfigurationError)) throw error;
+    throw new UsageError(error.message.replace(/`(\w+)`/g, (quoted, field: string) => FLAG_OF_FIELD[field] ?? quoted));
+  }
+  const file = optionalString(flags, 'file');
+  const clients = file === undefined ? undefined : readClientsFile(file);
+  if (clients?.list.some((entry) => isRecord(entry) && entry.client_id === id)) {
+    throw new Failure(`client '${id}' is already in ${file}; the file was left unchanged`);
+  }
+
+  const secret = generateClientSecret();
+  const created = record(await hashSecret(secret, DEFAULT_HASH_COST));
+  resolveClient(created);
+  if (clients !== undefined) {
+    clients.list.push(created);
+    writeAtomically(clients.path, `${JSON.stringify(clients.document, null, 2)}\n`, clients.mode);
+  }
+  io.out(`${JSON.stringify(created, null, 2)}\n`);
+  // Only now, once the record is safely stored: a secret whose hash was lost would be useless.
+  io.err(`client_secret: ${secret}\n`);
+  io.err('This secret will not be shown again: give it to the client now; only its hash is kept.\n');
+  if (file !== undefined) io.err(`Added client '${id}' to ${file}.\n`);
+}
+
+interface ClientsFile {
+  /** The file itself, symlinks resolved, so the rename replaces the file and not the link. */
+  readonly path: string;
+  /** The whole JSON document, a list or `{ "clients": [...] }`, written back with the new record. */
+  readonly document: unknown;
+  readonly list: unknown[];
+  /** The mode to keep: the file's own, or 0600 for a new file (it holds secret hashes). */
+  readonly mode: number;
+}
+
+function readClientsFile(file: string): ClientsFile {
+  let text: string;
+  let path: string;
+  let mode: number;
+  try {
+    path = realpathSync(file);
+    mode = statSync(path).mode & 0o777;
+    text = readFileSync(path, 'utf8');
+  } catch (error: unknown) {
+    if (errorCode(error) !== 'ENOENT') throw new Failure(`cannot read ${file}: ${errorCode(error) ?? 'unknown error'}`);
+    const list: unknown[] = [];
+    return { path: file, document: list, list, mode: 0o600 };
+  }
+  // An empty file (`touch clients.json`) holds no clients yet.
+  if (text.trim() === '') {
+    const list: unknown[] = [];
+    return { path, document: list, list, mode };
+  }
+  let document: unknown;
+  try {
+    document = JSON.parse(text);
+  } catch {
+    throw new Failure(`${file} is not valid JSON; the file was left unchanged`);
+  }
+  const list = Array.isArray(document) ? document : isRecord(document) && Array.isArray(document.clients) ? (document.clients as unknown[]) : undefined;
+  if (list === undefined) {
+    throw new Failure(`${file} must hold a JSON list of client records, or { "clients": [...] }; the file was left unchanged`);
+  }
+  return { path, document, list, mode };
+}
+
+/** Writes a temporary file next to the target, flushes it, and renames it over the target. */
+function writeAtomically(path: string, text: string, mode: number): void {
+  const temporary = join(dirname(path), `.${basename(path)}.${process.pid}.${Date.now()}.tmp`);
+  let fd: number | undefined;
+  try {
+    fd = openSync(temporary, 'wx', mode);
+    fchmodSync(fd, mode); // the umask may have narrowed an existing file's mode
+    writeSync(fd, text);
+    fsyncSync(fd);
+    closeSync(fd);
+    fd = undefined;
+    renameSync(temporary, path);
+  } catch (error: unknown) {
+    if (fd !== undefined) closeSync(fd);
+    try {
+      unlinkSync(temporary);
+    } catch {
+      // It was never made, or was already renamed.
+    }
+    throw new Failure(`cannot write ${path}: ${errorCode(error) ?? 'unknown error'}`);
+  }
+}
+
+// hash-secret -----------------------------------------------------------------------------------
+
+async function hashSecretCommand(flags: Flags, io: CliIo): Promise<void> {
+  const cost = flags.cost === undefined ? DEFAULT_HASH_COST : integerFlag(flags, 'cost', 4, 31, 'a whole number from 4 to 31');
+  const secret = await readSecret(io, 'secret');
+  if (Buffer.byteLength(secret) > BCRYPT_MAX_BYTES) {
+    // A longer secret would be checked by its first 72 bytes only.
+    throw new Failure(`the secret is longer than ${BCRYPT_MAX_BYTES} bytes, and bcrypt reads only the first ${BCRYPT_MAX_BYTES}; use a shorter one`);
+  }
+  io.out(`${await hashSecret(secret, cost)}\n`);
+}
+
+// keygen ----------------------------------------------------------------------------------------
+
+async function keygen(flags: Flags, io: CliIo): Promise<void> {
+  const alg = oneOf(flags, 'alg', KEY_ALGORITHMS) ?? missing('alg');
+  const kid = optionalString(flags, 'kid');
+  const out = optionalString(flags, 'out');
+  if (kid === '') throw new UsageError('--kid must not be empty');
+  if (out === '') throw new UsageError('--out must not be empty');
+  const privateKey = generatePrivateKey(alg);
+  const { publicJwk } = resolveSigningKey({ privateKey, alg, ...(kid === undefined ? {} : { kid }) }, 'key');
+  const pem = privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
+  const jwk = `${JSON.stringify(publicJwk, null, 2)}\n`;
+  if (out === undefined) {
+    io.out(pem);
+    io.err(jwk);
+    return;
+  }
+  try {
+    // 'wx': never over an existing file, even one made since we looked.
+    writeFileSync(out, pem, { mode: 0o600, flag: 'wx' });
+  } catch (error: unknown) {
+    throw new Failure(errorCode(error) === 'EEXIST' ? `${out} already exists; it was left unchanged` : `cannot write ${out}: ${errorCode(error) ?? 'unknown error'}`);
+  }
+  io.out(jwk);
+  io.err(`Wrote the ${alg} private key to ${out} (mode 0600).\n`);
+}
+
+function generatePrivateKey(alg: KeyAlgorithm): KeyObject {
+  switch (alg) {
+    case 'ES256':
+      return generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey;
+    case 'RS256':
+      return generateKeyPairSync('rsa', { modulusLength: RSA_BITS }).privateKey;
+    case 'EdDSA':
+      return generateKeyPairSync('ed25519').privateKey;
+  }
+}
+
+// token -----------------------------------------------------------------------------------------
+
+async function token(flags: Flags, io: CliIo): Promise<void> {
+  const url = endpointUrl(requiredString(flags, 'url'));
+  const clientId = requiredString(flags, 'id');
+  const scope = optionalString(flags, 'scope');
+  const method = authMethodFlag(flags);
+  if (scope !== undefined && !parseScope(scope)?.length) throw new UsageError('--scope must be space-delimited scope tokens (RFC 6749 §3.3)');
+  if (url.protocol === 'http:' && !isLoopback(url.hostname)) {
+    io.err(`${PROGRAM}: warning: sending the client secret over plain http; RFC 6749 §2.3.1 requires TLS\n`);
+  }
+  const fromEnv = io.env.OAUTH_CLIENT_SECRET;
+  const secret = fromEnv !== undefined && fromEnv !== '' ? fromEnv : await readSecret(io, 'client secret', ' and OAUTH_CLIENT_SECRET is unset');
+
+  const body = new URLSearchParams({ grant_type: 'client_credentials' });
+  if (scope !== undefined) body.set('scope', scope);
+  const headers: Record<string, string> = { accept: 'application/json', 'content-type': 'application/x-www-form-urlencoded' };
+  if (method === 'client_secret_basic') {
+    headers.authorization = formatBasic(clientId, secret); // RFC 6749 §2.3.1: form-urlencoded, then base64
+  } else {
+    body.set('client_id', clientId);
+    body.set('client_secret', secret);
+  }
+  let status: number;
+  let text: string;
+  try {
+    // No redirects: following one would resend the credentials to wherever it points.
+    const response = await fetch(url, { method: 'POST', headers, body: body.toString(), redirect: 'error', signal: AbortSignal.timeout(TOKEN_TIMEOUT_MS) });
+    status = response.status;
+    text = await response.text();
+  } catch (error: unknown) {
+    throw new Failure(requestFailure(error, url));
+  }
+
+  const answer = parseJsonObject(text);
+  const accessToken = answer?.access_token;
+  if (status === 200 && typeof accessToken === 'string' && /^[\x21-\x7E]+$/.test(accessToken)) {
+    io.out(`${accessToken}\n`);
+    return;
+  }
+  if (typeof answer?.error === 'string') {
+    const description = typeof answer.error_description === 'string' ? `: ${answer.error_description}` : '';
+    // The server's words, made printable, and without the secret should a server echo it.
+    throw new Failure(`error: ${printable(`${answer.error}${description}`).split(secret).join('[redacted]')}`, true);
+  }
+  throw new Failure(`the token endpoint answered HTTP ${status} without ${status === 200 ? 'a usable access_token' : 'an OAuth error'}`);
+}
+
+function endpointUrl(value: string): URL {
+  let url: URL | undefined;
+  try {
+    url = new URL(value);
+  } catch {
+    url = undefined;
+  }
+  if (url === undefined || !/^https?:$/.test(url.protocol) || url.hash !== '') {
+    throw new UsageError('--url must be an absolute http(s) URL without a fragment');
+  }
+  if (url.username !== '' || url.password !== '') throw new UsageError('--url must not hold credentials; use --id and OAUTH_CLIENT_SECRET');
+  return url;
+}
+
+function isLoopback(hostname: string): boolean {
+  return hostname === 'localhost' || hostname === '[::1]' || /^127\.\d+\.\d+\.\d+$/.test(hostname);
+}
+
+function requestFailure(error: unknown, url: URL): string {
+  if (error instanceof Error && error.name === 'TimeoutError') return `${url.href} did not answer within ${TOKEN_TIMEOUT_MS / 1000} s`;
+  // fetch says only "fetch failed"; the cause says why (ECONNREFUSED, a redirect, a bad certificate).
+  const cause = error instanceof Error && error.cause instanceof Error ? error.cause : error;
+  const reason = cause instanceof Error ? (errorCode(cause) ?? cause.message) : String(cause);
+  return `POST ${url.href} failed: ${reason}`;
+}
+
+function parseJsonObject(text: string): Record<string, unknown> | undefined {
+  try {
+    const value: unknown = JSON.parse(text);
+    return isRecord(value) ? value : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+// Shared helpers --------------------------------------------------------------------------------
+
+/** Reads a secret from stdin and drops one trailing newline (from `echo` or an editor), no more. */
+async function readSecret(io: CliIo, what: string, hint = ''): Promise<string> {
+  if (io.stdinIsTty) io.err(`Type the ${what}, then Enter and Ctrl-D (it shows as you type; a pipe is safer):\n`);
+  const bytes = await io.readStdin();
+  let text: string;
+  try {
+    text = new TextDecoder('utf-8', { fatal: true }).decode(bytes);
+  } catch {
+    throw new Failure('stdin is not valid UTF-8');
+  }
+  const secret = text.endsWith('\r\n') ? text.slice(0, -2) : text.endsWith('\n') ? text.slice(0, -1) : text;
+  if (secret === '') throw new Failure(`no ${what} on stdin${hint}`);
+  return secret;
+}
+
+function optionalString(flags: Flags, name: string): string | undefined {
+  const value = flags[name];
+  return typeof value === 'string' ? value : undefined;
+}
+
+function requiredString(flags: Flags, name: string): string {
+  const value = optionalString(flags, name) ?? missing(name);
+  if (value === '') throw new UsageError(`--${name} must not be empty`);
+  return value;
+}
+
+function missing(name: string): never {
+  throw new UsageError(`missing --${name}`);
+}
+
+function integerFlag(flags: Flags, name: string, min: number, max: number, expected: string): number {
+  const value = optionalString(flags, name) ?? '';
+  const number = /^\d+$/.test(value) ? Number(value) : NaN;
+  if (!(Number.isSafeInteger(number) && number >= min && number <= max)) throw new UsageError(`--${name} must be ${expected}`);
+  return number;
+}
+
+function oneOf<T extends string>(flags: Flags, name: string, allowed: readonly T[]): T | undefined {
+  const value = optionalString(flags, name);
+  if (value === undefined) return undefined;
+  if (!(allowed as readonly string[]).includes(value)) throw new UsageError(`--${name} must be one of ${allowed.join(', ')}`);
+  return value as T;
+}
+
+function authMethodFlag(flags: Flags): ClientAuthMethod {
+  return oneOf(flags, 'auth-method', CLIENT_AUTH_METHODS) ?? 'client_secret_basic';
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+function errorCode(error: unknown): string | undefined {
+  const code = isRecord(error) || error instanceof Error ? (error as { code?: unknown }).code : undefined;
+  return typeof code === 'string' ? code : undefined;
+}
+
+/** Control characters (a newline, a terminal escape) become spaces. */
+function printable(text: string): string {
+  return text.replace(/[\x00-\x1F\x7F-\x9F]+/g, ' ');
+}
+
+function oneLine(text: string): string {
+  return printable(text).trim();
+}
+
+// Help ------------------------------------------------------------------------------------------
+
+function programHelp(): string {
+  const width = Math.max(...Object.keys(COMMANDS).map((name) => name.length), 'help [COMMAND]'.length) + 2;
+  return [
+    `Usage: ${PROGRAM} <command> [flags]`,
+    '',
+    'OAuth 2.0 client credentials (RFC 6749 §4.4) for express-client-credentials.',
+    '',
+    'Commands:',
+    ...Object.entries(COMMANDS).map(([name, command]) => `  ${name.padEnd(width)}${command.summary}`),
+    `  ${'help [COMMAND]'.padEnd(width)}show this help, or a command's`,
+    '',
+    'Flags:',
+    `  ${'-h, --help'.padEnd(width)}show help (also after a command)`,
+    `  ${'--version'.padEnd(width)}print the version`,
+    '',
+    'Example:',
+    `  ${PROGRAM} create-client --id reports --scope "read write" --file clients.json`,
+    '',
+    `Run '${PROGRAM} <command> --help' for a command's flags.`,
+    '',
+  ].join('\n');
+}
+
+function commandHelp(name: string, command: Command): string {
+  const flagLines = [
+    ...Object.entries(command.flags).map(([flag, spec]) => [`--${flag}${spec.value === undefined ? '' : ` ${spec.value}`}`, spec.help] as const),
+    ['-h, --help', 'show this help'] as const,
+  ];
+  const width = Math.max(...flagLines.map(([left]) => left.length)) + 2;
+  return [
+    `Usage: ${PROGRAM} ${command.usage}`,
+    '',
+    `${name}: ${command.summary}.`,
+    command.description,
+    '',
+    'Flags:',
+    ...flagLines.map(([left, help]) => `  ${left.padEnd(width)}${help}`),
+    '',
+    command.examples.length === 1 ? 'Example:' : 'Examples:',
+    ...command.examples.map((example) => `  ${example}`),
+    '',
+  ].join('\n');
+}
+
+function version(): string {
+  try {
+    // lib/cli.ts and dist/cli.js both sit one level below package.json.
+    const manifest: unknown = JSON.parse(readFileSync(join(__dirname, '..', 'package.json'), 'utf8'));
+    return isRecord(manifest) && typeof manifest.version === 'string' ? manifest.version : 'unknown';
+  } catch {
+    return 'unknown';
+  }
+}
+
+// Entry point -----------------------------------------------------------------------------------
+
+function processIo(): CliIo {
+  return {
+    // The secret of `token` comes from here; library code reads the environment only in env.ts.
+    env: process.env,
+    stdinIsTty: process.stdin.isTTY === true,
+    readStdin: async () => {
+      const chunks: Buffer[] = [];
+      for await (const chunk of process.stdin) chunks.push(Buffer.isBuffer(chunk) ? chunk : Buffer.from(String(chunk)));
+      return Buffer.concat(chunks);
+    },
+    out: (text) => void process.stdout.write(text),
+    err: (text) => void process.stderr.write(text),
+  };
+}
+
+if (require.main === module) {
+  // A reader that stops early (`| head`) closes the pipe: nothing is left to say, and no stack trace.
+  for (const stream of [process.stdout, process.stderr]) stream.on('error', () => undefined);
+  // exitCode, not exit(): lets piped stdout drain before the process ends.
+  void main(process.argv.slice(2)).then((code) => {
+    process.exitCode = code;
+  });
+}
