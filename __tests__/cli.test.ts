@@ -241,7 +241,7 @@ describe('token: the client credentials grant (RFC 6749 §4.4) against a real is
     const closed = await listenOnLoopback();
     await close(closed);
     const run = await cli(['token', '--url', `${closed.url}/token`, '--id', 'poster'], { env: { OAUTH_CLIENT_SECRET: postSecret } });
-    expectOneLineError(run, 1, /^express-client-credentials: POST http:\/\/127\.0\.0\.1:\d+\/token failed: ECONNREFUSED\n$/);
+    expectOneLineError(run, 1, /^express-client-credentials: POST http:\/\/127\.0\.0\.1:\d+\/token failed: The token endpoint could not be reached \(ECONNREFUSED\)\n$/);
   });
 });
 

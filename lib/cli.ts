@@ -7,7 +7,7 @@ import { closeSync, fchmodSync, fsyncSync, openSync, readFileSync, realpathSync,
 import { basename, dirname, join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { CLIENT_AUTH_METHODS, DEFAULT_HASH_COST, generateClientSecret, hashSecret, resolveClient, type ClientAuthMethod, type ClientRecord } from './core/client.js';
-import { formatBasic } from './core/client-authentication.js';
+import { tokenClient, TokenRequestError } from './client/token-client.js';
 import { ConfigurationError } from './core/errors.js';
 import { parseScope } from './core/scope.js';
 import { resolveSigningKey } from './core/signing-keys.js';
@@ -384,38 +384,19 @@ async function token(flags: Flags, io: CliIo): Promise<void> {
   const fromEnv = io.env.OAUTH_CLIENT_SECRET;
   const secret = fromEnv !== undefined && fromEnv !== '' ? fromEnv : await readSecret(io, 'client secret', ' and OAUTH_CLIENT_SECRET is unset');
 
-  const body = new URLSearchParams({ grant_type: 'client_credentials' });
-  if (scope !== undefined) body.set('scope', scope);
-  const headers: Record<string, string> = { accept: 'application/json', 'content-type': 'application/x-www-form-urlencoded' };
-  if (method === 'client_secret_basic') {
-    headers.authorization = formatBasic(clientId, secret); // RFC 6749 §2.3.1: form-urlencoded, then base64
-  } else {
-    body.set('client_id', clientId);
-    body.set('client_secret', secret);
-  }
-  let status: number;
-  let text: string;
   try {
-    // No redirects: following one would resend the credentials to wherever it points.
-    const response = await fetch(url, { method: 'POST', headers, body: body.toString(), redirect: 'error', signal: AbortSignal.timeout(TOKEN_TIMEOUT_MS) });
-    status = response.status;
-    text = await response.text();
+    // The library's own client, with no retries: a person is waiting at the prompt.
+    const client = tokenClient({ tokenUrl: url.href, clientId, clientSecret: secret, authMethod: method, retries: 0, timeout: TOKEN_TIMEOUT_MS, ...(scope === undefined ? {} : { scope }) });
+    io.out(`${await client.getToken()}\n`);
   } catch (error: unknown) {
-    throw new Failure(requestFailure(error, url));
+    if (!(error instanceof TokenRequestError)) throw error;
+    // tokenClient keeps the secret out of its messages, should a server echo it.
+    if (error.error !== undefined) throw new Failure(`error: ${printable(`${error.error}: ${error.message}`)}`, true);
+    // fetch says only "fetch failed"; its cause says why (ECONNREFUSED, a bad certificate).
+    const cause = error.cause instanceof Error && error.cause.cause instanceof Error ? error.cause.cause : error.cause;
+    const code = errorCode(cause);
+    throw new Failure(`POST ${url.href} failed: ${printable(error.message)}${code === undefined ? '' : ` (${code})`}`);
   }
-
-  const answer = parseJsonObject(text);
-  const accessToken = answer?.access_token;
-  if (status === 200 && typeof accessToken === 'string' && /^[\x21-\x7E]+$/.test(accessToken)) {
-    io.out(`${accessToken}\n`);
-    return;
-  }
-  if (typeof answer?.error === 'string') {
-    const description = typeof answer.error_description === 'string' ? `: ${answer.error_description}` : '';
-    // The server's words, made printable, and without the secret should a server echo it.
-    throw new Failure(`error: ${printable(`${answer.error}${description}`).split(secret).join('[redacted]')}`, true);
-  }
-  throw new Failure(`the token endpoint answered HTTP ${status} without ${status === 200 ? 'a usable access_token' : 'an OAuth error'}`);
 }
 
 function endpointUrl(value: string): URL {
@@ -434,23 +415,6 @@ function endpointUrl(value: string): URL {
 
 function isLoopback(hostname: string): boolean {
   return hostname === 'localhost' || hostname === '[::1]' || /^127\.\d+\.\d+\.\d+$/.test(hostname);
-}
-
-function requestFailure(error: unknown, url: URL): string {
-  if (error instanceof Error && error.name === 'TimeoutError') return `${url.href} did not answer within ${TOKEN_TIMEOUT_MS / 1000} s`;
-  // fetch says only "fetch failed"; the cause says why (ECONNREFUSED, a redirect, a bad certificate).
-  const cause = error instanceof Error && error.cause instanceof Error ? error.cause : error;
-  const reason = cause instanceof Error ? (errorCode(cause) ?? cause.message) : String(cause);
-  return `POST ${url.href} failed: ${reason}`;
-}
-
-function parseJsonObject(text: string): Record<string, unknown> | undefined {
-  try {
-    const value: unknown = JSON.parse(text);
-    return isRecord(value) ? value : undefined;
-  } catch {
-    return undefined;
-  }
 }
 
 // Shared helpers --------------------------------------------------------------------------------
