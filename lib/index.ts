@@ -22,6 +22,8 @@ export { type ClientStore } from './stores/client-store.js';
 export { MemoryClientStore } from './stores/memory-client-store.js';
 export { type RevocationStore } from './stores/revocation-store.js';
 export { MemoryRevocationStore } from './stores/memory-revocation-store.js';
+export { type ReplayCache } from './stores/replay-cache.js';
+export { MemoryReplayCache } from './stores/memory-replay-cache.js';
 export { type IntrospectionResponse } from './core/token-introspection.js';
 export { type EndpointUrls } from './core/metadata.js';
 export { environmentDefaults, type EnvironmentDefaults } from './env.js';

@@ -1,0 +1,35 @@
+// Used assertion ids in memory, each forgotten once it has expired; bounded by `maxEntries` too,
+// refusing new assertions rather than forgetting live ones when full.
+
+import type { ReplayCache } from './replay-cache.js';
+
+export class MemoryReplayCache implements ReplayCache {
+  readonly #expiry = new Map<string, number>();
+  #nextSweep = 0;
+
+  constructor(
+    private readonly maxEntries = 100_000,
+    private readonly now: () => number = () => Date.now() / 1000,
+  ) {}
+
+  async markUsed(key: string, expiresAt: number): Promise<boolean> {
+    const now = this.now();
+    this.#sweep(now);
+    const known = this.#expiry.get(key);
+    if (known !== undefined && known > now) return false;
+    // Full of live entries: refusing is safe (the client retries with a new jti later); forgetting is not.
+    if (this.#expiry.size >= this.maxEntries) return false;
+    this.#expiry.set(key, expiresAt);
+    return true;
+  }
+
+  get size(): number {
+    return this.#expiry.size;
+  }
+
+  #sweep(now: number): void {
+    if (now < this.#nextSweep && this.#expiry.size < this.maxEntries) return;
+    this.#nextSweep = now + 1;
+    for (const [key, expiresAt] of this.#expiry) if (expiresAt <= now) this.#expiry.delete(key);
+  }
+}
