@@ -6,7 +6,7 @@ import { generateKeyPairSync, type KeyObject } from 'node:crypto';
 import { closeSync, fchmodSync, fsyncSync, openSync, readFileSync, realpathSync, renameSync, statSync, unlinkSync, writeFileSync, writeSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { CLIENT_AUTH_METHODS, DEFAULT_HASH_COST, generateClientSecret, hashSecret, resolveClient, type ClientAuthMethod, type ClientRecord } from './core/client.js';
+import { DEFAULT_HASH_COST, generateClientSecret, hashSecret, resolveClient, type ClientRecord } from './core/client.js';
 import { tokenClient, TokenRequestError } from './client/token-client.js';
 import { ConfigurationError } from './core/errors.js';
 import { parseScope } from './core/scope.js';
@@ -463,8 +463,11 @@ function oneOf<T extends string>(flags: Flags, name: string, allowed: readonly T
   return value as T;
 }
 
-function authMethodFlag(flags: Flags): ClientAuthMethod {
-  return oneOf(flags, 'auth-method', CLIENT_AUTH_METHODS) ?? 'client_secret_basic';
+/** The secret methods: a client registered for private_key_jwt has no secret to print or send. */
+const SECRET_METHODS = ['client_secret_basic', 'client_secret_post'] as const;
+
+function authMethodFlag(flags: Flags): (typeof SECRET_METHODS)[number] {
+  return oneOf(flags, 'auth-method', SECRET_METHODS) ?? 'client_secret_basic';
 }
 
 function isRecord(value: unknown): value is Record<string, unknown> {

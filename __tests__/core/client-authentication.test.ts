@@ -8,8 +8,16 @@ import {
 } from '../../lib/core/client-authentication.js';
 import { OAuthError } from '../../lib/core/errors.js';
 import { MemoryClientStore } from '../../lib/stores/memory-client-store.js';
+import { MemoryReplayCache } from '../../lib/stores/memory-replay-cache.js';
+import { ClientKeys } from '../../lib/core/client-assertion.js';
 import type { ClientRecord, ClientStore } from 'express-client-credentials';
 import { aClient } from '../support/fixtures.js';
+
+/** The parts of the authenticator not under test here: private_key_jwt has its own suite. */
+const assertionParts = {
+  assertions: { audiences: () => ['http://127.0.0.1:3000'], replayCache: new MemoryReplayCache(), maxLifetime: 300, clockTolerance: 5, storeTimeout: 1000 },
+  clientKeys: new ClientKeys(),
+};
 
 const basic = (id: string, secret: string): string => `Basic ${Buffer.from(`${id}:${secret}`).toString('base64')}`;
 const sources = (overrides: Partial<Parameters<typeof extractCredentials>[0]> = {}) => ({
@@ -96,11 +104,11 @@ describe('checking credentials against the store: RFC 6749 §2.3.1, §5.2', () =
 
   async function setUp(records: ClientRecord[]) {
     const counter = countingCompare();
-    const authenticate = clientAuthenticator({ store: new MemoryClientStore(records), storeTimeout: 1000, hashCost: 4, compare: counter.compare });
+    const authenticate = clientAuthenticator({ store: new MemoryClientStore(records), storeTimeout: 1000, hashCost: 4, compare: counter.compare, ...assertionParts });
     return { ...counter, authenticate };
   }
 
-  const attempt = (clientId: string, secret: string, method: ClientCredentials['method'] = 'client_secret_basic'): ClientCredentials => ({
+  const attempt = (clientId: string, secret: string, method: 'client_secret_basic' | 'client_secret_post' = 'client_secret_basic'): ClientCredentials => ({
     method,
     clientId,
     secret,
@@ -109,7 +117,7 @@ describe('checking credentials against the store: RFC 6749 §2.3.1, §5.2', () =
   it('authenticates a registered client with its secret', async () => {
     const client = await aClient({ scope: 'read' });
     const { authenticate } = await setUp([client.record]);
-    await expect(authenticate(attempt(client.id, client.secret))).resolves.toMatchObject({ id: client.id, scopes: ['read'] });
+    await expect(authenticate(attempt(client.id, client.secret))).resolves.toMatchObject({ client: { id: client.id, scopes: ['read'] } });
   });
 
   it('makes an unknown client cost one full bcrypt comparison, of the same cost, like a wrong secret', async () => {
@@ -130,6 +138,7 @@ describe('checking credentials against the store: RFC 6749 §2.3.1, §5.2', () =
     const counter = countingCompare();
     const mismatches: [string, number][] = [];
     const authenticate = clientAuthenticator({
+      ...assertionParts,
       store: new MemoryClientStore([cheap.record]),
       storeTimeout: 1000,
       hashCost: 5,
@@ -149,13 +158,13 @@ describe('checking credentials against the store: RFC 6749 §2.3.1, §5.2', () =
     const { authenticate, costs } = await setUp([client.record]);
     await expect(authenticate(attempt(client.id, client.secret, 'client_secret_basic'))).rejects.toMatchObject({ error: 'invalid_client' });
     expect(costs).toHaveLength(1);
-    await expect(authenticate(attempt(client.id, client.secret, 'client_secret_post'))).resolves.toMatchObject({ id: client.id });
+    await expect(authenticate(attempt(client.id, client.secret, 'client_secret_post'))).resolves.toMatchObject({ client: { id: client.id } });
   });
 
   it('refuses a secret that matches only on the 72 bytes bcrypt reads', async () => {
     const client = await aClient({ secret: 'k'.repeat(72) });
     const { authenticate } = await setUp([client.record]);
-    await expect(authenticate(attempt(client.id, client.secret))).resolves.toMatchObject({ id: client.id });
+    await expect(authenticate(attempt(client.id, client.secret))).resolves.toMatchObject({ client: { id: client.id } });
     await expect(authenticate(attempt(client.id, `${client.secret}-and-more`))).rejects.toMatchObject({ error: 'invalid_client' });
   });
 
@@ -163,14 +172,14 @@ describe('checking credentials against the store: RFC 6749 §2.3.1, §5.2', () =
     const client = await aClient();
     const next = await aClient({ client_id: client.id });
     const { authenticate } = await setUp([{ ...client.record, client_secret_hash: [client.record.client_secret_hash as string, next.record.client_secret_hash as string] }]);
-    await expect(authenticate(attempt(client.id, client.secret))).resolves.toMatchObject({ id: client.id });
-    await expect(authenticate(attempt(client.id, next.secret))).resolves.toMatchObject({ id: client.id });
+    await expect(authenticate(attempt(client.id, client.secret))).resolves.toMatchObject({ client: { id: client.id } });
+    await expect(authenticate(attempt(client.id, next.secret))).resolves.toMatchObject({ client: { id: client.id } });
   });
 
   it('authenticates a disabled client that knows its secret (the grant, not authentication, refuses it), and not one that does not', async () => {
     const client = await aClient({ disabled: true });
     const { authenticate } = await setUp([client.record]);
-    await expect(authenticate(attempt(client.id, client.secret))).resolves.toMatchObject({ id: client.id, disabled: true });
+    await expect(authenticate(attempt(client.id, client.secret))).resolves.toMatchObject({ client: { id: client.id, disabled: true } });
     await expect(authenticate(attempt(client.id, 'wrong'))).rejects.toMatchObject({ error: 'invalid_client', status: 401 });
   });
 
@@ -180,7 +189,7 @@ describe('checking credentials against the store: RFC 6749 §2.3.1, §5.2', () =
     ['hangs', (): Promise<ClientRecord | undefined> => new Promise(() => undefined)],
   ])('answers 503 temporarily_unavailable when the store %s, keeping the cause', async (_name, findClient) => {
     const store: ClientStore = { findClient };
-    const authenticate = clientAuthenticator({ store, storeTimeout: 50, hashCost: 4 });
+    const authenticate = clientAuthenticator({ store, storeTimeout: 50, hashCost: 4, ...assertionParts });
     const error = await authenticate(attempt('a', 'b')).catch((e: unknown) => e);
     expect(error).toMatchObject({ error: 'temporarily_unavailable', status: 503, headers: { 'Retry-After': '5' } });
     expect((error as OAuthError).cause).toBeInstanceOf(Error);
@@ -188,7 +197,7 @@ describe('checking credentials against the store: RFC 6749 §2.3.1, §5.2', () =
 
   it('answers server_error when a store returns a malformed record', async () => {
     const store: ClientStore = { findClient: async () => ({ client_id: 'a', client_secret_hash: 'plaintext' }) };
-    const authenticate = clientAuthenticator({ store, storeTimeout: 50, hashCost: 4 });
+    const authenticate = clientAuthenticator({ store, storeTimeout: 50, hashCost: 4, ...assertionParts });
     await expect(authenticate(attempt('a', 'plaintext'))).rejects.toMatchObject({ error: 'server_error', status: 500 });
   });
 });

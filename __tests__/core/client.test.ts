@@ -11,14 +11,17 @@ describe('client records: RFC 7591 names', () => {
     const { record } = await aClient({ client_id: 'reports', scope: 'read write' });
     expect(resolveClient(record)).toEqual({
       id: 'reports',
-      secretHashes: [record.client_secret_hash],
+      secrets: [{ hash: record.client_secret_hash, expiresAt: undefined }],
       scopes: ['read', 'write'],
       defaultScopes: ['read', 'write'],
-      audience: undefined,
+      audiences: [],
       accessTokenTtl: undefined,
       authMethod: 'client_secret_basic',
+      jwks: undefined,
+      jwksUri: undefined,
       disabled: false,
       canIntrospect: false,
+      record,
     });
   });
 

@@ -3,6 +3,9 @@ import request from 'supertest';
 import { issuer } from 'express-client-credentials';
 import { aClient, decodeHeader, decodePayload, ISSUER, keyPairs, SECRET, tokenServer } from '../support/fixtures.js';
 
+const METHODS = ['client_secret_basic', 'client_secret_post', 'private_key_jwt'];
+const ALGS = ['RS256', 'PS256', 'ES256', 'EdDSA'];
+
 describe('authorization server metadata: RFC 8414 §2 and §3', () => {
   it('describes the issuer, its endpoints, grant, auth methods and scopes', async () => {
     const { app } = tokenServer([await aClient({ scope: 'read write' }), await aClient({ scope: 'admin' })]);
@@ -13,12 +16,15 @@ describe('authorization server metadata: RFC 8414 §2 and §3', () => {
       jwks_uri: `${ISSUER}/.well-known/jwks.json`,
       response_types_supported: [],
       grant_types_supported: ['client_credentials'],
-      token_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post'],
+      token_endpoint_auth_methods_supported: METHODS,
+      token_endpoint_auth_signing_alg_values_supported: ALGS,
       scopes_supported: ['read', 'write', 'admin'],
       revocation_endpoint: `${ISSUER}/revoke`,
-      revocation_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post'],
+      revocation_endpoint_auth_methods_supported: METHODS,
+      revocation_endpoint_auth_signing_alg_values_supported: ALGS,
       introspection_endpoint: `${ISSUER}/introspect`,
-      introspection_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post'],
+      introspection_endpoint_auth_methods_supported: METHODS,
+      introspection_endpoint_auth_signing_alg_values_supported: ALGS,
     });
   });
 

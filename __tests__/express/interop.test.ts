@@ -2,8 +2,9 @@
 // openid-client and jose are ESM-only, so they run in a child Node process (__tests__/interop/*.mjs)
 // that prints one JSON line; express-oauth2-jwt-bearer (CJS) runs in-process.
 
-import { execFile } from 'node:child_process';
 import { generateKeyPairSync, type KeyObject } from 'node:crypto';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import express, { type Express } from 'express';
 // Ours first: both packages declare `Express.Request.auth` (ours AuthInfo, theirs VerifyJwtResult), and
@@ -13,8 +14,8 @@ import { auth, requiredScopes } from 'express-oauth2-jwt-bearer';
 import request from 'supertest';
 import { createExampleServer } from '../../examples/server.js';
 import { close, listenOnLoopback, serve, type Listening } from '../support/servers.js';
+import { runNodeScript } from '../support/node-script.js';
 
-const FIXTURES = path.join(__dirname, '..', 'interop');
 const SCRIPT_TIMEOUT_MS = 15_000;
 
 interface Registered {
@@ -96,31 +97,16 @@ interface ScriptError {
 }
 type ScriptResult<T> = ({ ok: true } & T) | { ok: false; error: ScriptError };
 
-/** Runs a fixture with this very Node binary; resolves with the one JSON line it prints. */
-function runFixture<T>(script: string, args: readonly string[], env: Record<string, string>): Promise<ScriptResult<T>> {
-  return new Promise((resolve, reject) => {
-    execFile(
-      process.execPath,
-      [path.join(FIXTURES, script), ...args],
-      { timeout: SCRIPT_TIMEOUT_MS, env: { ...process.env, ...env }, cwd: FIXTURES },
-      (error, stdout, stderr) => {
-        const lines = stdout.trim().split('\n').filter((line) => line !== '');
-        if (error !== null || lines.length !== 1) {
-          return reject(new Error(`${script} failed (${error?.message ?? `${lines.length} output lines`})\nstdout: ${stdout}\nstderr: ${stderr}`));
-        }
-        let parsed: unknown;
-        try {
-          parsed = JSON.parse(lines[0] as string);
-        } catch (cause) {
-          return reject(new Error(`${script} printed no JSON: ${stdout}\nstderr: ${stderr}`, { cause }));
-        }
-        if (typeof parsed !== 'object' || parsed === null || typeof (parsed as { ok?: unknown }).ok !== 'boolean') {
-          return reject(new Error(`${script} printed an unexpected shape: ${stdout}`));
-        }
-        resolve(parsed as ScriptResult<T>);
-      },
-    );
-  });
+/** Runs a fixture; resolves with the one JSON line it prints. */
+async function runFixture<T>(script: string, args: readonly string[], env: Record<string, string>): Promise<ScriptResult<T>> {
+  const stdout = await runNodeScript(script, args, env, SCRIPT_TIMEOUT_MS);
+  const lines = stdout.split('\n').filter((line) => line !== '');
+  if (lines.length !== 1) throw new Error(`${script} printed ${lines.length} lines: ${stdout}`);
+  const parsed: unknown = JSON.parse(lines[0] as string);
+  if (typeof parsed !== 'object' || parsed === null || typeof (parsed as { ok?: unknown }).ok !== 'boolean') {
+    throw new Error(`${script} printed an unexpected shape: ${stdout}`);
+  }
+  return parsed as ScriptResult<T>;
 }
 
 /** The successful result, or a test failure that shows what the third-party library said. */
@@ -368,5 +354,45 @@ describe('interoperability: openid-client v6 introspects and revokes at the exam
     expect(result.after).toEqual({ active: false });
     const api = await request(example.url).get('/api/data').set('Authorization', `Bearer ${result.token}`);
     expect(api.status).toBe(401);
+  });
+});
+
+describe('interoperability: openid-client v6 authenticates with PrivateKeyJwt at the example server (RFC 7523)', () => {
+  let example: Listening | undefined;
+  const saved = { OAUTH_ISSUER: process.env.OAUTH_ISSUER, OAUTH_CLIENTS_FILE: process.env.OAUTH_CLIENTS_FILE };
+  const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+  const privateJwk = { ...privateKey.export({ format: 'jwk' }), kid: 'svc-key-1', alg: 'ES256' };
+  const { d: _private, ...publicJwk } = privateJwk;
+
+  beforeAll(async () => {
+    const listening = await listenOnLoopback();
+    const file = path.join(mkdtempSync(path.join(tmpdir(), 'ecc-pkjwt-')), 'clients.json');
+    // The example server's clients file takes private_key_jwt records as they are.
+    writeFileSync(file, JSON.stringify([{ client_id: 'svc-keys', token_endpoint_auth_method: 'private_key_jwt', jwks: { keys: [{ ...publicJwk, use: 'sig' }] }, scope: 'read' }]));
+    process.env.OAUTH_ISSUER = listening.url;
+    process.env.OAUTH_CLIENTS_FILE = file;
+    const emitWarning = jest.spyOn(process, 'emitWarning').mockImplementation(() => undefined); // the ephemeral-key warning
+    try {
+      listening.server.on('request', (await createExampleServer()).app);
+    } finally {
+      emitWarning.mockRestore();
+    }
+    example = listening;
+  });
+
+  afterAll(async () => {
+    for (const [name, value] of Object.entries(saved)) value === undefined ? delete process.env[name] : (process.env[name] = value);
+    await close(example);
+  });
+
+  it('gets a token the API accepts', async () => {
+    if (example === undefined) throw new Error('the example server did not start');
+    const result = succeeded(
+      await runFixture<{ tokens: { access_token: string; token_type: string; scope?: string } }>('openid-client-private-key-jwt.mjs', [example.url, 'svc-keys', 'read'], {
+        INTEROP_PRIVATE_JWK: JSON.stringify(privateJwk),
+      }),
+    );
+    expect(result.tokens).toMatchObject({ token_type: 'bearer', scope: 'read' });
+    await request(example.url).get('/api/data').set('Authorization', `Bearer ${result.tokens.access_token}`).expect(200, { client_id: 'svc-keys', scope: 'read' });
   });
 });

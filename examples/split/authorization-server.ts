@@ -5,8 +5,12 @@
 import express, { type Express } from 'express';
 import { issuer } from 'express-client-credentials';
 
+/** A JSON-lines logger: one object per line, as log shippers take them. */
+const log = (record: object): void => console.log(JSON.stringify({ time: new Date().toISOString(), ...record }));
+
 export function createAuthorizationServer(): Express {
-  const tokens = issuer(); // everything from the OAUTH_* environment
+  // Everything else from the OAUTH_* environment; audit events go to the JSON log.
+  const tokens = issuer({ onAuditEvent: (event) => log({ level: event.type.endsWith('failed') || event.type === 'rate_limited' ? 'warn' : 'info', ...event }) });
   const app = express();
   app.disable('x-powered-by');
   app.use('/token', tokens);

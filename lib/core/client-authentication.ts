@@ -1,16 +1,22 @@
-// Client authentication at the token endpoint: RFC 6749 §2.3 and §3.2.1.
+// Client authentication at the token endpoint: RFC 6749 §2.3 and §3.2.1, RFC 7523 §2.2.
 
 import bcrypt from 'bcryptjs';
-import { hashCost, resolveClient, type Client, type ClientAuthMethod } from './client.js';
-import { OAuthError } from './errors.js';
+import { hashCost, resolveClient, type Client } from './client.js';
+import { assertedClientId, JWT_BEARER, verifyClientAssertion, type AssertionRules, type ClientKeys } from './client-assertion.js';
+import { invalidClient, OAuthError } from './errors.js';
 import { storeCall } from './store-call.js';
 import type { ClientStore } from '../stores/client-store.js';
 
 /** Credentials as presented, before they are checked. */
-export interface ClientCredentials {
-  readonly method: ClientAuthMethod;
-  readonly clientId: string;
-  readonly secret: string;
+export type ClientCredentials =
+  | { readonly method: 'client_secret_basic' | 'client_secret_post'; readonly clientId: string; readonly secret: string }
+  | { readonly method: 'private_key_jwt'; readonly clientId: string; readonly assertion: string };
+
+/** A client that proved who it is, and how. */
+export interface AuthenticatedClient {
+  readonly client: Client;
+  /** Which of its secret hashes matched (an index, never the secret), for the audit trail. */
+  readonly secretIndex: number | undefined;
 }
 
 /** The parts of a token request that may carry credentials. */
@@ -24,11 +30,7 @@ export interface CredentialSources {
 }
 
 const CREDENTIAL_PARAMS = ['client_id', 'client_secret', 'client_assertion', 'client_assertion_type'];
-
-/** One `invalid_client` for every failure, so a caller learns nothing about which part was wrong. */
-export function invalidClient(cause?: unknown): OAuthError {
-  return new OAuthError('invalid_client', 401, 'Client authentication failed', {}, cause === undefined ? undefined : { cause });
-}
+const TWO_METHODS = 'The request uses more than one client authentication method';
 
 /**
  * Finds the one authentication method a request uses (RFC 6749 §2.3: never more than one).
@@ -40,13 +42,16 @@ export function extractCredentials({ authorization, body, queryNames }: Credenti
     throw new OAuthError('invalid_request', 400, 'Client credentials must not be sent in the URL');
   }
   if (body.client_assertion !== undefined || body.client_assertion_type !== undefined) {
-    throw invalidClient();
+    if (authorization !== undefined || body.client_secret !== undefined) throw new OAuthError('invalid_request', 400, TWO_METHODS);
+    // RFC 7521 §4.2: an assertion of another type, or none, cannot authenticate the client.
+    if (body.client_assertion_type !== JWT_BEARER || body.client_assertion === undefined) throw invalidClient();
+    const clientId = assertedClientId(body.client_assertion);
+    if (clientId === undefined || (body.client_id !== undefined && body.client_id !== clientId)) throw invalidClient();
+    return { method: 'private_key_jwt', clientId, assertion: body.client_assertion };
   }
   if (authorization !== undefined) {
     const basic = parseBasic(authorization);
-    if (body.client_secret !== undefined) {
-      throw new OAuthError('invalid_request', 400, 'The request uses more than one client authentication method');
-    }
+    if (body.client_secret !== undefined) throw new OAuthError('invalid_request', 400, TWO_METHODS);
     if (basic === undefined) throw invalidClient();
     // RFC 6749 §3.2.1 lets a client repeat its id in the body; it must be the same id.
     if (body.client_id !== undefined && body.client_id !== basic.clientId) {
@@ -110,42 +115,55 @@ export interface ClientAuthenticatorOptions {
   readonly compare?: (secret: string, hash: string) => Promise<boolean>;
   /** Told once per client whose hash cost differs from `hashCost`, which would let timing tell it apart. */
   readonly onCostMismatch?: (clientId: string, cost: number) => void;
+  /** How private_key_jwt assertions are checked, and where clients' keys come from. */
+  readonly assertions: AssertionRules;
+  readonly clientKeys: ClientKeys;
 }
 
 /**
- * Makes the function that checks credentials against the store. Every failure costs one bcrypt
- * comparison or more: an unknown client is compared against a dummy hash of the configured cost,
- * made once, here, so timing does not tell unknown clients from wrong secrets.
+ * Makes the function that checks credentials against the store. Every failed secret costs one
+ * bcrypt comparison or more: an unknown client is compared against a dummy hash of the configured
+ * cost, made once, here, so timing does not tell unknown clients from wrong secrets.
  */
-export function clientAuthenticator(options: ClientAuthenticatorOptions): (credentials: ClientCredentials) => Promise<Client> {
+export function clientAuthenticator(options: ClientAuthenticatorOptions): (credentials: ClientCredentials, now?: number) => Promise<AuthenticatedClient> {
   const compare = options.compare ?? bcrypt.compare;
   const dummyHash = bcrypt.hash('no client has this secret', options.hashCost);
   const mismatched = new Set<string>();
 
-  return async function authenticateClient(credentials: ClientCredentials): Promise<Client> {
-    const record = await storeCall(() => options.store.findClient(credentials.clientId), options.storeTimeout, 'The client registry is unavailable; try again later');
-    if (record === undefined) {
-      await compare(credentials.secret, await dummyHash);
-      throw invalidClient();
+  /** Compares against each live hash in turn; expired ones are skipped as if removed. */
+  async function matchSecret(client: Client | undefined, secret: string, now: number): Promise<number | undefined> {
+    const live = client?.secrets.filter((entry) => entry.expiresAt === undefined || entry.expiresAt > now) ?? [];
+    if (live.length === 0) {
+      await compare(secret, await dummyHash);
+      return undefined;
     }
-    let client: Client;
+    for (const entry of live) {
+      if (hashCost(entry.hash) !== options.hashCost && client !== undefined && !mismatched.has(client.id)) {
+        mismatched.add(client.id);
+        options.onCostMismatch?.(client.id, hashCost(entry.hash));
+      }
+      // bcrypt reads 72 bytes at most: a longer secret would match on its prefix alone.
+      if ((await compare(secret, entry.hash)) && Buffer.byteLength(secret) <= 72) return client?.secrets.indexOf(entry);
+    }
+    return undefined;
+  }
+
+  return async function authenticateClient(credentials: ClientCredentials, now = Date.now() / 1000): Promise<AuthenticatedClient> {
+    const record = await storeCall(() => options.store.findClient(credentials.clientId), options.storeTimeout, 'The client registry is unavailable; try again later');
+    let client: Client | undefined;
     try {
-      client = resolveClient(record);
+      client = record === undefined ? undefined : resolveClient(record);
     } catch (cause) {
       throw new OAuthError('server_error', 500, 'The client registration is invalid', {}, { cause });
     }
-    let matched = false;
-    for (const hash of client.secretHashes) {
-      if (hashCost(hash) !== options.hashCost && !mismatched.has(client.id)) {
-        mismatched.add(client.id);
-        options.onCostMismatch?.(client.id, hashCost(hash));
-      }
-      if ((matched = await compare(credentials.secret, hash))) break;
+    if (credentials.method === 'private_key_jwt') {
+      if (client === undefined || client.id !== credentials.clientId || client.authMethod !== 'private_key_jwt') throw invalidClient();
+      await verifyClientAssertion(credentials.assertion, client, options.clientKeys, options.assertions, now);
+      return { client, secretIndex: undefined };
     }
-    // bcrypt reads 72 bytes at most: a longer secret would match on its prefix alone.
-    const whole = Buffer.byteLength(credentials.secret) <= 72;
+    const secretIndex = await matchSecret(client, credentials.secret, now);
     // Checked after the comparison, so a wrong method costs as much as a wrong secret.
-    if (!matched || !whole || client.id !== credentials.clientId || client.authMethod !== credentials.method) throw invalidClient();
-    return client;
+    if (client === undefined || secretIndex === undefined || client.id !== credentials.clientId || client.authMethod !== credentials.method) throw invalidClient();
+    return { client, secretIndex };
   };
 }

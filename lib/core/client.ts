@@ -5,9 +5,15 @@ import bcrypt from 'bcryptjs';
 import { ConfigurationError } from './errors.js';
 import { parseScope } from './scope.js';
 
-/** How a client authenticates at the token endpoint (RFC 7591 §2). */
-export type ClientAuthMethod = 'client_secret_basic' | 'client_secret_post';
-export const CLIENT_AUTH_METHODS: readonly ClientAuthMethod[] = ['client_secret_basic', 'client_secret_post'];
+/** How a client authenticates at the token endpoint (RFC 7591 §2, RFC 7523 §2.2). */
+export type ClientAuthMethod = 'client_secret_basic' | 'client_secret_post' | 'private_key_jwt';
+export const CLIENT_AUTH_METHODS: readonly ClientAuthMethod[] = ['client_secret_basic', 'client_secret_post', 'private_key_jwt'];
+
+/** A bcrypt hash of a client secret, with the time (seconds since the epoch) it stops being accepted. */
+export interface SecretHash {
+  hash: string;
+  expires_at?: number;
+}
 
 /**
  * A client registration as stored, with RFC 7591 names. Other metadata fields are tolerated and
@@ -15,18 +21,22 @@ export const CLIENT_AUTH_METHODS: readonly ClientAuthMethod[] = ['client_secret_
  */
 export interface ClientRecord {
   client_id: string;
-  /** bcrypt hash of the secret, or several during a secret roll-over. */
-  client_secret_hash: string | readonly string[];
+  /** bcrypt hash of the secret, or several during a secret roll-over, each optionally expiring. Not for private_key_jwt. */
+  client_secret_hash?: string | readonly (string | SecretHash)[];
   /** Scopes the client may request, space-delimited. Default: none. */
   scope?: string;
   /** Scopes granted when a request names none, space-delimited. Default: all of `scope`. */
   default_scope?: string;
-  /** Audiences of its tokens; the first is used. Default: the issuer's `audience`. */
+  /** Audiences its tokens may have (RFC 8707 `resource` picks among them); the first is the default. Default: the issuer's `audience`. */
   audience?: string | readonly string[];
   /** Access token lifetime in seconds. Default: the issuer's `accessTokenTtl`. */
   access_token_ttl?: number;
   /** Default: `client_secret_basic`, as RFC 7591 §2 says. */
   token_endpoint_auth_method?: ClientAuthMethod;
+  /** private_key_jwt: the client's public keys (RFC 7517 JWK Set). */
+  jwks?: { keys: readonly object[] };
+  /** private_key_jwt: where the client publishes its public keys, instead of `jwks`. */
+  jwks_uri?: string;
   /** A disabled client authenticates but is refused tokens (`unauthorized_client`). */
   disabled?: boolean;
   /** May introspect any token, not only its own (RFC 7662 §2.1): for resource servers. Default: false. */
@@ -37,14 +47,20 @@ export interface ClientRecord {
 /** A validated registration, in the library's own terms. */
 export interface Client {
   readonly id: string;
-  readonly secretHashes: readonly string[];
+  /** Secret hashes in order, each with its expiry (seconds), for the secret methods. */
+  readonly secrets: readonly { readonly hash: string; readonly expiresAt: number | undefined }[];
   readonly scopes: readonly string[];
   readonly defaultScopes: readonly string[];
-  readonly audience: string | undefined;
+  /** Allowed audiences; the first is the default. */
+  readonly audiences: readonly string[];
   readonly accessTokenTtl: number | undefined;
   readonly authMethod: ClientAuthMethod;
+  readonly jwks: readonly object[] | undefined;
+  readonly jwksUri: string | undefined;
   readonly disabled: boolean;
   readonly canIntrospect: boolean;
+  /** The record as stored, for hooks that read metadata of their own (a tenant id). */
+  readonly record: Readonly<Record<string, unknown>>;
 }
 
 const BCRYPT_HASH = /^\$2[aby]\$(\d\d)\$[./A-Za-z0-9]{53}$/;
@@ -58,10 +74,13 @@ export function resolveClient(record: unknown): Client {
   const id = r.client_id;
   if (typeof id !== 'string' || id === '') throw new ConfigurationError('`client_id` must be a non-empty string');
   const where = `client ${JSON.stringify(id)}`;
-  const hashes = typeof r.client_secret_hash === 'string' ? [r.client_secret_hash] : r.client_secret_hash;
-  if (!Array.isArray(hashes) || hashes.length === 0 || !hashes.every((hash) => typeof hash === 'string' && BCRYPT_HASH.test(hash))) {
-    throw new ConfigurationError(`${where}: \`client_secret_hash\` must be a bcrypt hash (or a list of them); make one with hashSecret()`);
+  const authMethod = r.token_endpoint_auth_method ?? 'client_secret_basic';
+  if (!CLIENT_AUTH_METHODS.includes(authMethod as ClientAuthMethod)) {
+    throw new ConfigurationError(`${where}: \`token_endpoint_auth_method\` must be one of ${CLIENT_AUTH_METHODS.join(', ')}`);
   }
+  const usesKeys = authMethod === 'private_key_jwt';
+  const secrets = usesKeys && r.client_secret_hash === undefined ? [] : secretHashes(r.client_secret_hash, where);
+  if (usesKeys) checkClientKeys(r, where);
   const scopes = scopeField(r.scope, 'scope', where) ?? [];
   const defaultScopes = scopeField(r.default_scope, 'default_scope', where) ?? scopes;
   if (!defaultScopes.every((scope) => scopes.includes(scope))) {
@@ -75,24 +94,50 @@ export function resolveClient(record: unknown): Client {
   if (ttl !== undefined && !(Number.isSafeInteger(ttl) && (ttl as number) > 0)) {
     throw new ConfigurationError(`${where}: \`access_token_ttl\` must be a positive whole number of seconds`);
   }
-  const authMethod = r.token_endpoint_auth_method ?? 'client_secret_basic';
-  if (!CLIENT_AUTH_METHODS.includes(authMethod as ClientAuthMethod)) {
-    throw new ConfigurationError(`${where}: \`token_endpoint_auth_method\` must be one of ${CLIENT_AUTH_METHODS.join(', ')}`);
-  }
   for (const flag of ['disabled', 'can_introspect']) {
     if (r[flag] !== undefined && typeof r[flag] !== 'boolean') throw new ConfigurationError(`${where}: \`${flag}\` must be true or false`);
   }
   return {
     id,
-    secretHashes: hashes as string[],
+    secrets,
     scopes,
     defaultScopes,
-    audience: audiences[0] as string | undefined,
+    audiences: audiences as string[],
     accessTokenTtl: ttl as number | undefined,
     authMethod: authMethod as ClientAuthMethod,
+    jwks: usesKeys && r.jwks !== undefined ? ((r.jwks as { keys: object[] }).keys) : undefined,
+    jwksUri: usesKeys ? (r.jwks_uri as string | undefined) : undefined,
     disabled: r.disabled === true,
     canIntrospect: r.can_introspect === true,
+    record: r,
   };
+}
+
+function secretHashes(value: unknown, where: string): Client['secrets'] {
+  const entries = typeof value === 'string' ? [value] : value;
+  const invalid = () =>
+    new ConfigurationError(`${where}: \`client_secret_hash\` must be a bcrypt hash, or a list of hashes or { hash, expires_at } (expires_at in seconds); make one with hashSecret()`);
+  if (!Array.isArray(entries) || entries.length === 0) throw invalid();
+  return entries.map((entry: unknown) => {
+    const { hash, expires_at: expiresAt } = typeof entry === 'string' ? { hash: entry, expires_at: undefined } : ((entry ?? {}) as Partial<SecretHash>);
+    if (typeof hash !== 'string' || !BCRYPT_HASH.test(hash)) throw invalid();
+    if (expiresAt !== undefined && !(typeof expiresAt === 'number' && Number.isFinite(expiresAt))) throw invalid();
+    return { hash, expiresAt };
+  });
+}
+
+/** RFC 7591 §2: `jwks` and `jwks_uri` MUST NOT both be present; private_key_jwt needs one. */
+function checkClientKeys(r: Record<string, unknown>, where: string): void {
+  const jwks = r.jwks as { keys?: unknown } | undefined;
+  if ((jwks === undefined) === (r.jwks_uri === undefined)) {
+    throw new ConfigurationError(`${where}: private_key_jwt needs exactly one of \`jwks\` (a JWK Set) and \`jwks_uri\``);
+  }
+  if (jwks !== undefined && (typeof jwks !== 'object' || jwks === null || !Array.isArray(jwks.keys) || jwks.keys.length === 0)) {
+    throw new ConfigurationError(`${where}: \`jwks\` must be a JWK Set: { "keys": [ ... ] }`);
+  }
+  if (r.jwks_uri !== undefined && !(typeof r.jwks_uri === 'string' && URL.canParse(r.jwks_uri) && /^https?:$/.test(new URL(r.jwks_uri).protocol))) {
+    throw new ConfigurationError(`${where}: \`jwks_uri\` must be an absolute http(s) URL`);
+  }
 }
 
 function scopeField(value: unknown, name: string, where: string): string[] | undefined {

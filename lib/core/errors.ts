@@ -1,6 +1,6 @@
 // OAuth errors and their wire form: RFC 6749 §5.2 (token endpoint), RFC 6750 §3 (resource server).
 
-/** Error codes of RFC 6749 §5.2, RFC 6750 §3.1, and `temporarily_unavailable`/`server_error` for our own faults. */
+/** Error codes of RFC 6749 §5.2, RFC 6750 §3.1, RFC 8707 §2, and `temporarily_unavailable`/`server_error` for our own faults. */
 export type OAuthErrorCode =
   | 'invalid_request'
   | 'invalid_client'
@@ -8,6 +8,7 @@ export type OAuthErrorCode =
   | 'unauthorized_client'
   | 'unsupported_grant_type'
   | 'invalid_scope'
+  | 'invalid_target'
   | 'invalid_token'
   | 'insufficient_scope'
   | 'temporarily_unavailable'
@@ -39,6 +40,11 @@ export class OAuthError extends Error {
   toJSON(): { error: OAuthErrorCode; error_description: string } {
     return { error: this.error, error_description: this.message };
   }
+}
+
+/** One `invalid_client` for every failure, so a caller learns nothing about which part was wrong. */
+export function invalidClient(cause?: unknown): OAuthError {
+  return new OAuthError('invalid_client', 401, 'Client authentication failed', {}, cause === undefined ? undefined : { cause });
 }
 
 /** A mistake in the options a developer passed; thrown at construction, never sent to a client. */

@@ -17,8 +17,11 @@ export interface MetadataInput {
   readonly scopesSupported: readonly string[] | undefined;
 }
 
+/** The algorithms a private_key_jwt assertion may be signed with (RFC 8414 §2 `*_auth_signing_alg_values_supported`). */
+export const ASSERTION_ALGORITHMS = ['RS256', 'PS256', 'ES256', 'EdDSA'] as const;
+
 export function authorizationServerMetadata({ issuer, endpoints, scopesSupported }: MetadataInput): Record<string, unknown> {
-  const authMethods = [...CLIENT_AUTH_METHODS];
+  const authMethods = { methods: [...CLIENT_AUTH_METHODS], algs: [...ASSERTION_ALGORITHMS] };
   return {
     issuer,
     token_endpoint: endpoints.token,
@@ -27,14 +30,23 @@ export function authorizationServerMetadata({ issuer, endpoints, scopesSupported
     response_types_supported: [],
     // Listed explicitly: the RFC's default is authorization_code and implicit.
     grant_types_supported: ['client_credentials'],
-    token_endpoint_auth_methods_supported: authMethods,
+    token_endpoint_auth_methods_supported: authMethods.methods,
+    token_endpoint_auth_signing_alg_values_supported: authMethods.algs,
     ...(scopesSupported === undefined ? {} : { scopes_supported: [...scopesSupported] }),
     ...(endpoints.revocation === undefined
       ? {}
-      : { revocation_endpoint: endpoints.revocation, revocation_endpoint_auth_methods_supported: authMethods }),
+      : {
+          revocation_endpoint: endpoints.revocation,
+          revocation_endpoint_auth_methods_supported: authMethods.methods,
+          revocation_endpoint_auth_signing_alg_values_supported: authMethods.algs,
+        }),
     ...(endpoints.introspection === undefined
       ? {}
-      : { introspection_endpoint: endpoints.introspection, introspection_endpoint_auth_methods_supported: authMethods }),
+      : {
+          introspection_endpoint: endpoints.introspection,
+          introspection_endpoint_auth_methods_supported: authMethods.methods,
+          introspection_endpoint_auth_signing_alg_values_supported: authMethods.algs,
+        }),
   };
 }
 

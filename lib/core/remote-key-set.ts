@@ -147,7 +147,7 @@ function parseKeySet(document: unknown): readonly VerificationKey[] {
   if (!Array.isArray(jwks)) throw new Error('The document is not a JWK Set');
   const keys: VerificationKey[] = [];
   for (const jwk of jwks) {
-    const key = verificationKey(jwk);
+    const key = publicJwkKey(jwk);
     if (key !== undefined) keys.push(key);
     if (keys.length === MAX_KEYS) break;
   }
@@ -155,8 +155,8 @@ function parseKeySet(document: unknown): readonly VerificationKey[] {
   return Object.freeze(keys);
 }
 
-/** One JWK as a key, or `undefined` to skip it without failing the set. */
-function verificationKey(jwk: unknown): VerificationKey | undefined {
+/** One public JWK as a verification key (asymmetric, for signatures), or `undefined` to skip it without failing a set. */
+export function publicJwkKey(jwk: unknown): VerificationKey | undefined {
   if (!isRecord(jwk)) return undefined;
   // RFC 7517 §4.2/§4.3: a key published for encryption, or not for verifying, must not verify tokens.
   if (jwk.use !== undefined && jwk.use !== 'sig') return undefined;

@@ -51,16 +51,18 @@ export function requireTokenParameter(token: string | undefined): string {
 }
 
 /**
- * Revokes a token for the client it was issued to. Tokens that are invalid, expired or not ours
+ * Revokes a token for the client it was issued to, resolving its `jti` (or `undefined` when there
+ * was nothing to revoke). Tokens that are invalid, expired or not ours
  * are answered like revoked ones ("invalid tokens do not cause an error response", §2.2); a valid
  * token of another client is refused and stays valid.
  */
-export async function revokeToken(token: string, caller: Client, own: OwnTokens): Promise<void> {
+export async function revokeToken(token: string, caller: Client, own: OwnTokens): Promise<string | undefined> {
   const auth = activeToken(token, { ...own.verifier, clockTolerance: REVOCATION_MARGIN });
-  if (auth === undefined) return;
+  if (auth === undefined) return undefined;
   if (auth.clientId !== caller.id) throw new OAuthError('invalid_request', 400, 'The token was not issued to this client');
   const { jti, exp } = auth.claims as { jti: string; exp: number }; // strict verification: both present
   await storeCall(() => own.revocations.revoke(jti, exp + REVOCATION_MARGIN), own.storeTimeout, UNAVAILABLE);
+  return jti;
 }
 
 /**

@@ -3,16 +3,17 @@
 
 import express, { type Express, type NextFunction, type Request, type RequestHandler, type Response } from 'express';
 import { rateLimit, ipKeyGenerator, type Options as RateLimitOptions, type RateLimitRequestHandler } from 'express-rate-limit';
-import type { Client } from '../core/client.js';
-import { extractCredentials, type ClientCredentials } from '../core/client-authentication.js';
+import { extractCredentials, type AuthenticatedClient, type ClientCredentials } from '../core/client-authentication.js';
 import { ConfigurationError, OAuthError } from '../core/errors.js';
+import { tagRequest, type EndpointEvent } from './audit.js';
 import { NO_STORE, reportInternalError, sendError } from './send-error.js';
 
 export type LimiterOptions = Partial<RateLimitOptions>;
 
 /** What every client endpoint of one issuer shares: one authenticator, one lock, one per-address cap. */
 export interface EndpointContext {
-  readonly authenticateClient: (credentials: ClientCredentials) => Promise<Client>;
+  readonly authenticateClient: (credentials: ClientCredentials) => Promise<AuthenticatedClient>;
+  readonly audit: (req: Request, event: EndpointEvent) => void;
   readonly hardening: readonly RequestHandler[];
   readonly bodyLimit: number;
   readonly basicChallenge: string;
@@ -25,8 +26,10 @@ export interface EndpointAction<P> {
   /** Names the endpoint in rate-limit keys and warnings. */
   readonly name: 'token' | 'revocation' | 'introspection';
   readonly parameters: readonly string[];
-  readonly validate: (params: Readonly<Record<string, string>>) => P;
-  readonly act: (client: Client, request: P, res: Response) => Promise<void>;
+  /** Parameters that may repeat (RFC 8707 `resource`); the others may not (RFC 6749 §3.2). */
+  readonly repeatable?: readonly string[];
+  readonly validate: (params: Readonly<Record<string, string>>, lists: Readonly<Record<string, readonly string[]>>) => P;
+  readonly act: (authenticated: AuthenticatedClient, request: P, req: Request, res: Response) => Promise<void>;
 }
 
 const CREDENTIAL_PARAMETERS = ['client_id', 'client_secret', 'client_assertion', 'client_assertion_type'];
@@ -34,6 +37,7 @@ const CREDENTIAL_PARAMETERS = ['client_id', 'client_secret', 'client_assertion',
 /** Builds an endpoint as an Express sub-app that answers POST at its mount point. */
 export function clientEndpoint<P>(context: EndpointContext, action: EndpointAction<P>): Express {
   const known = new Set([...CREDENTIAL_PARAMETERS, ...action.parameters]);
+  const repeatable = new Set(action.repeatable ?? []);
   const readBody = express.raw({ type: () => true, limit: context.bodyLimit });
   const requests = new WeakMap<Request, { parsed: P; credentials: ClientCredentials }>();
 
@@ -56,8 +60,8 @@ export function clientEndpoint<P>(context: EndpointContext, action: EndpointActi
     readBody(req, _res, next);
   };
   const parse: RequestHandler = (req, _res, next) => {
-    const params = formParameters(req.body, known);
-    const parsed = action.validate(params);
+    const { params, lists } = formParameters(req.body, known, repeatable);
+    const parsed = action.validate(params, lists);
     const credentials = extractCredentials({
       authorization: req.get('authorization'),
       body: params,
@@ -68,7 +72,7 @@ export function clientEndpoint<P>(context: EndpointContext, action: EndpointActi
   };
   const authenticateAndAct: RequestHandler = async (req, res) => {
     const { parsed, credentials } = requests.get(req)!;
-    await action.act(await context.authenticateClient(credentials), parsed, res);
+    await action.act(await context.authenticateClient(credentials), parsed, req, res);
   };
   const handleError = (error: unknown, req: Request, res: Response, _next: NextFunction): void => {
     const oauth = asOAuthError(error);
@@ -77,6 +81,7 @@ export function clientEndpoint<P>(context: EndpointContext, action: EndpointActi
     // RFC 9110 §15.5.2: a 401 carries a challenge; RFC 6749 §5.2 asks for the scheme the client used.
     const challenged = oauth.withHeaders({ 'WWW-Authenticate': context.basicChallenge });
     const request = requests.get(req);
+    context.audit(req, { type: 'client_authentication_failed', clientId: request?.credentials.clientId, authMethod: request?.credentials.method });
     if (context.failureLock === undefined || request === undefined) return sendError(res, challenged);
     context.failureLock.countFailure(req, request.credentials.clientId, res, (countError) => {
       if (countError !== undefined) reportInternalError(countError, context.onInternalError);
@@ -89,6 +94,7 @@ export function clientEndpoint<P>(context: EndpointContext, action: EndpointActi
   let warned = false;
   const name: RequestHandler = (req, _res, next) => {
     endpointNames.set(req, action.name);
+    tagRequest(req, action.name);
     // Express shares an app's settings (trust proxy: the client address the limits key on) with a
     // sub-app only when it is mounted with app.use() on that app.
     if (!warned && (app as { parent?: unknown }).parent === undefined) {
@@ -108,22 +114,27 @@ export function clientEndpoint<P>(context: EndpointContext, action: EndpointActi
   return app;
 }
 
-/** The parameters the endpoint reads, each at most once (RFC 6749 §3.2), empty values omitted. */
-function formParameters(body: unknown, known: ReadonlySet<string>): Record<string, string> {
+/** The parameters the endpoint reads, each at most once unless repeatable (RFC 6749 §3.2), empty values omitted. */
+function formParameters(body: unknown, known: ReadonlySet<string>, repeatable: ReadonlySet<string>) {
   const entries: [string, unknown][] = Buffer.isBuffer(body)
     ? [...new URLSearchParams(decodeUtf8(body))]
     : typeof body === 'object' && body !== null
       ? Object.entries(body)
       : [];
   const params: Record<string, string> = Object.create(null);
-  for (const [name, value] of entries) {
-    if (!known.has(name)) continue; // "MUST ignore unrecognized request parameters"
-    if (typeof value !== 'string') throw new OAuthError('invalid_request', 400, 'A request parameter is repeated or malformed');
-    if (value === '') continue; // "Parameters sent without a value MUST be treated as if they were omitted"
-    if (name in params) throw new OAuthError('invalid_request', 400, 'A request parameter is repeated or malformed');
-    params[name] = value;
+  const lists: Record<string, string[]> = Object.create(null);
+  const malformed = () => new OAuthError('invalid_request', 400, 'A request parameter is repeated or malformed');
+  for (const [name, given] of entries) {
+    if (!known.has(name) && !repeatable.has(name)) continue; // "MUST ignore unrecognized request parameters"
+    for (const value of repeatable.has(name) && Array.isArray(given) ? given : [given]) {
+      if (typeof value !== 'string') throw malformed();
+      if (value === '') continue; // "Parameters sent without a value MUST be treated as if they were omitted"
+      if (repeatable.has(name)) (lists[name] ??= []).push(value);
+      else if (name in params) throw malformed();
+      else params[name] = value;
+    }
   }
-  return params;
+  return { params, lists };
 }
 
 function decodeUtf8(bytes: Buffer): string {
@@ -153,19 +164,27 @@ const endpointNames = new WeakMap<Request, string>();
  * The per-address cap: one limiter for all endpoints, with a budget per endpoint, so that a
  * resource server introspecting on every call cannot use up its own token requests.
  */
-export function perAddressLimiter(options: LimiterOptions): RequestHandler {
-  return rateLimiter({
-    windowMs: 60_000,
-    limit: 300,
-    identifier: 'per-address',
-    keyGenerator: (req) => `${endpointNames.get(req)}|${ipKeyGenerator(req.ip ?? '')}`,
-    ...options,
-  });
+export function perAddressLimiter(options: LimiterOptions, audit: Audit): RequestHandler {
+  return rateLimiter(
+    { windowMs: 60_000, limit: 300, identifier: 'per-address', keyGenerator: (req) => `${endpointNames.get(req)}|${ipKeyGenerator(req.ip ?? '')}`, ...options },
+    audit,
+    'per-address',
+  );
 }
 
-/** An express-rate-limit limiter that answers with our JSON error and draft-8 headers. */
-export function rateLimiter(options: LimiterOptions): RateLimitRequestHandler {
-  return rateLimit({ standardHeaders: 'draft-8', legacyHeaders: false, handler: (_req, res) => sendError(res, TOO_MANY), ...options });
+type Audit = EndpointContext['audit'];
+
+/** An express-rate-limit limiter that answers with our JSON error and draft-8 headers, and reports it. */
+export function rateLimiter(options: LimiterOptions, audit: Audit, limiter: 'failed-authentication' | 'per-address', clientId?: (req: Request) => string | undefined): RateLimitRequestHandler {
+  return rateLimit({
+    standardHeaders: 'draft-8',
+    legacyHeaders: false,
+    handler: (req, res) => {
+      audit(req, { type: 'rate_limited', limiter, clientId: clientId?.(req) });
+      sendError(res, TOO_MANY);
+    },
+    ...options,
+  });
 }
 
 export interface FailureLock {
@@ -179,7 +198,7 @@ export interface FailureLock {
  * real failures, after they happen, so concurrent or aborted requests with the right secret never
  * lock a client out; a locked pair is refused before any bcrypt work, the right secret included.
  */
-export function failureLock(options: LimiterOptions): FailureLock {
+export function failureLock(options: LimiterOptions, audit: Audit): FailureLock {
   const clientIds = new WeakMap<Request, string>();
   const key = (req: Request): string => `${ipKeyGenerator(req.ip ?? '')}|${clientIds.get(req)}`;
   const settings = { windowMs: 15 * 60_000, limit: 10, identifier: 'failed-authentication', ...options, keyGenerator: key };
@@ -190,7 +209,7 @@ export function failureLock(options: LimiterOptions): FailureLock {
   if (options.store !== undefined && typeof (options.store as { get?: unknown }).get !== 'function') {
     throw new ConfigurationError('`rateLimit.failedAuthentication.store` must implement get(key) to check locked clients');
   }
-  const counter = rateLimiter(settings);
+  const counter = rateLimiter(settings, audit, 'failed-authentication', (req) => clientIds.get(req));
   return {
     async refuseLocked(req, clientId, res, next) {
       clientIds.set(req, clientId);
@@ -202,6 +221,7 @@ export function failureLock(options: LimiterOptions): FailureLock {
       }
       const seconds = Math.ceil(((info?.resetTime?.getTime() ?? 0) - Date.now()) / 1000);
       if (info === undefined || info.totalHits < (limit as number) || seconds <= 0) return next();
+      audit(req, { type: 'rate_limited', limiter: 'failed-authentication', clientId });
       // The headers express-rate-limit would send (draft-8), for a request it never counted.
       sendError(res.set({ 'Retry-After': String(seconds), RateLimit: `"${String(settings.identifier)}"; r=0; t=${seconds}` }), TOO_MANY);
     },

@@ -14,6 +14,7 @@ import { absoluteUrl, boolean, checkOptions, nonNegativeNumber, positiveInteger 
 import { storeCall } from '../core/store-call.js';
 import { REVOCATION_MARGIN } from '../core/token-introspection.js';
 import { sendError } from './send-error.js';
+import { resourceMetadataUrl, isProtectedResource, type ProtectedResource } from './protected-resource.js';
 import './augment-request.js';
 
 /** Where a guard looks for the token (RFC 6750 §2); only the header unless you opt in. */
@@ -36,6 +37,12 @@ interface GuardCommonOptions {
   revocations?: RevocationStore;
   /** Milliseconds a revocation store may take before the request fails with a 503. Default: 5000. */
   storeTimeout?: number;
+  /**
+   * Adds `resource_metadata="<url>"` (RFC 9728 §5.1) to every Bearer challenge: the 401s, the 400s and
+   * `requireScope()`'s 403s. What `protectedResource()` returns, or the absolute URL of a metadata
+   * document served elsewhere. Default: none.
+   */
+  resourceMetadata?: string | ProtectedResource;
 }
 
 /** Verifies with the keys of an `issuer()` in the same process. */
@@ -76,7 +83,7 @@ export type AuthenticateOptions = GuardIssuerOptions | GuardSecretOptions | Guar
 
 const OPTION_NAMES = [
   'issuer', 'secret', 'publicKey', 'jwksUri', 'discover', 'jwksCache', 'audience', 'clockTolerance', 'strict', 'tokenLocations', 'realm',
-  'delegateErrors', 'revocations', 'storeTimeout',
+  'delegateErrors', 'revocations', 'storeTimeout', 'resourceMetadata',
 ];
 
 interface GuardConfig {
@@ -87,6 +94,7 @@ interface GuardConfig {
   readonly revocations: RevocationStore | undefined;
   readonly storeTimeout: number;
   readonly remoteKeys: RemoteKeySet | undefined;
+  readonly resourceMetadata: string | undefined;
 }
 
 /**
@@ -96,13 +104,15 @@ interface GuardConfig {
  */
 export function authenticate(options: AuthenticateOptions = {}): RequestHandler {
   const config = resolveGuardOptions(options);
-  const challenge = (fields: Record<string, string | undefined> = {}): string => wwwAuthenticate('Bearer', { realm: config.realm, ...fields });
+  const challenge = (fields: Record<string, string | undefined> = {}): string =>
+    wwwAuthenticate('Bearer', { realm: config.realm, ...fields, resource_metadata: config.resourceMetadata });
 
   return async function authenticateMiddleware(req: Request, res: Response, next: NextFunction): Promise<void> {
     try {
       const token = bearerToken(req, config.locations);
       if (token === undefined) {
-        // RFC 6750 §3.1: a request without credentials SHOULD NOT get an error code.
+        // RFC 6750 §3.1: a request without credentials SHOULD NOT get an error code; it still gets
+        // realm and resource_metadata, from which a client finds where to get a token (RFC 9728 §5.1).
         throw new OAuthError('invalid_token', 401, 'An access token is required', { 'WWW-Authenticate': challenge() });
       }
       if (config.remoteKeys !== undefined) await remoteKeysFor(token, config.remoteKeys);
@@ -172,6 +182,8 @@ function scopeGuard(required: string[], match: 'every' | 'some', name: string): 
         error: 'insufficient_scope',
         error_description: 'The access token lacks the required scope',
         scope: scopeList,
+        // RFC 9728 §5.1 defines the parameter for any Bearer challenge; MCP's step-up flow reads it from this 403.
+        resource_metadata: guardOf.get(req)?.resourceMetadata,
       }),
     });
     if (delegatesOf(req)) return next(error);
@@ -313,6 +325,8 @@ function resolveGuardOptions(options: AuthenticateOptions): GuardConfig {
   }
   const realm = given.realm ?? audiences[0];
   if (typeof realm !== 'string' || !isQuotable(realm)) throw new ConfigurationError('`realm` must be printable ASCII without " or \\');
+  const resourceMetadata = given.resourceMetadata === undefined ? undefined : resourceMetadataUrl(given.resourceMetadata);
+  if (isProtectedResource(given.resourceMetadata)) sameBearerMethods(given.resourceMetadata, locations);
   return {
     verifier: {
       issuer,
@@ -327,7 +341,18 @@ function resolveGuardOptions(options: AuthenticateOptions): GuardConfig {
     revocations: given.revocations ?? revocations,
     storeTimeout: positiveInteger(given.storeTimeout ?? storeTimeout ?? 5000, 'storeTimeout', 'milliseconds'),
     remoteKeys,
+    resourceMetadata,
   };
+}
+
+/** The document must not promise a way of sending the token that this guard refuses, nor hide one it accepts. */
+function sameBearerMethods(resource: ProtectedResource, locations: ReadonlySet<TokenLocation>): void {
+  const published = resource.document.bearer_methods_supported;
+  if (published.length !== locations.size || !published.every((method) => locations.has(method))) {
+    throw new ConfigurationError(
+      `\`tokenLocations\` (${[...locations].join(', ')}) differs from the bearer_methods_supported of \`resourceMetadata\` (${published.join(', ') || 'none'}); pass the same list to protectedResource({ bearerMethodsSupported })`,
+    );
+  }
 }
 
 function clockTolerance(value: unknown): number {

@@ -2,21 +2,27 @@
 // (RFC 7009), introspection (RFC 7662), metadata (RFC 8414) and published keys (RFC 7517).
 
 import { generateKeyPairSync } from 'node:crypto';
-import express, { type Express, type RequestHandler } from 'express';
+import express, { type Express, type Request, type RequestHandler } from 'express';
 import helmet, { type HelmetOptions } from 'helmet';
 import { DEFAULT_HASH_COST, type ClientRecord } from '../core/client.js';
 import { clientAuthenticator } from '../core/client-authentication.js';
-import { ConfigurationError, isQuotable, wwwAuthenticate } from '../core/errors.js';
+import { ClientKeys } from '../core/client-assertion.js';
+import { ConfigurationError, isQuotable, OAuthError, wwwAuthenticate } from '../core/errors.js';
+import type { JsonObject } from '../core/jws.js';
 import { authorizationServerMetadata, jsonWebKeySet, metadataPath, type EndpointUrls } from '../core/metadata.js';
 import { resolveSigningKey, type SigningKey, type SigningKeyInput, type VerificationKey } from '../core/signing-keys.js';
 import { introspectToken, requireTokenParameter, revokeToken, type OwnTokens } from '../core/token-introspection.js';
-import { checkGrantType, issueAccessToken, type IssuanceConfig } from '../core/token-issuance.js';
+import { checkGrantType, issueAccessToken, type GrantContext, type IssuanceConfig } from '../core/token-issuance.js';
 import { storeCall } from '../core/store-call.js';
 import { defaultAudience, environmentDefaults } from '../env.js';
 import { assertClientStore, type ClientStore } from '../stores/client-store.js';
 import { MemoryClientStore } from '../stores/memory-client-store.js';
 import { MemoryRevocationStore } from '../stores/memory-revocation-store.js';
 import { assertRevocationStore, type RevocationStore } from '../stores/revocation-store.js';
+import { MemoryReplayCache } from '../stores/memory-replay-cache.js';
+import { assertReplayCache, type ReplayCache } from '../stores/replay-cache.js';
+import { auditor, type AuditEvent } from './audit.js';
+import { reportInternalError } from './send-error.js';
 import { clientEndpoint, failureLock, perAddressLimiter, type EndpointContext, type LimiterOptions } from './client-endpoint.js';
 import { absoluteUrl, checkOptions, positiveInteger } from '../core/options.js';
 
@@ -33,6 +39,16 @@ export interface IssuerOptions {
   additionalKeys?: readonly SigningKeyInput[];
   /** Where revoked tokens are remembered. Default: a `MemoryRevocationStore`. */
   revocations?: RevocationStore;
+  /** Where used private_key_jwt assertion ids are remembered, to refuse replays. Default: a `MemoryReplayCache`. */
+  replayCache?: ReplayCache;
+  /** Seconds a private_key_jwt assertion may still have to live (`exp` - now). Default: 300. */
+  assertionMaxLifetime?: number;
+  /** A policy hook: throw an `OAuthError` (e.g. `unauthorized_client`, `invalid_scope`) to refuse a grant. */
+  authorizeGrant?: (context: GrantContext<Request>) => void | Promise<void>;
+  /** Claims to add to a token, per client or per request (e.g. a tenant id); registered claims (`iss`, `sub`, `aud`, `exp`, …) are never overridden. */
+  extraClaims?: (context: GrantContext<Request>) => JsonObject | undefined | Promise<JsonObject | undefined>;
+  /** Receives audit events (token issued or refused, client authentication failed, token revoked, rate limit hit). Never secrets or tokens. */
+  onAuditEvent?: (event: AuditEvent) => void;
   /** Access token lifetime in seconds, unless a client sets `access_token_ttl`. Default: 600. */
   accessTokenTtl?: number;
   /** `scopes_supported` in the metadata. Default: every scope of the clients, when given as a list or a MemoryClientStore. */
@@ -99,6 +115,11 @@ export type Issuer = Express & {
 interface IssuerConfig {
   readonly store: ClientStore;
   readonly revocations: RevocationStore;
+  readonly replayCache: ReplayCache;
+  readonly assertionMaxLifetime: number;
+  readonly authorizeGrant: IssuerOptions['authorizeGrant'];
+  readonly extraClaims: IssuerOptions['extraClaims'];
+  readonly onAuditEvent: IssuerOptions['onAuditEvent'];
   readonly issuer: string;
   readonly audience: string;
   readonly accessTokenTtl: number;
@@ -123,7 +144,8 @@ interface ResolvedKeys {
 }
 
 const OPTION_NAMES = [
-  'clients', 'issuer', 'audience', 'signingKey', 'additionalKeys', 'revocations', 'accessTokenTtl', 'scopesSupported',
+  'clients', 'issuer', 'audience', 'signingKey', 'additionalKeys', 'revocations', 'replayCache', 'assertionMaxLifetime', 'authorizeGrant',
+  'extraClaims', 'onAuditEvent', 'accessTokenTtl', 'scopesSupported',
   'endpoints', 'jwksMaxAge', 'bodyLimit', 'storeTimeout', 'rateLimit', 'helmet', 'realm', 'secretHashCost', 'onInternalError',
 ] as const;
 
@@ -143,6 +165,10 @@ export const mountedIssuers = new WeakMap<object, TrustedIssuer>();
 export function issuer(options: IssuerOptions = {}): Issuer {
   const config = resolveIssuerOptions(options);
   let keys = config.keys;
+  const audit = auditor(config.onAuditEvent, (error) => reportInternalError(error, config.onInternalError));
+  // Declared before the endpoints that read them when clients present assertions.
+  let app: Express;
+  const urls = () => endpointUrls();
 
   const context: EndpointContext = {
     authenticateClient: clientAuthenticator({
@@ -154,21 +180,39 @@ export function issuer(options: IssuerOptions = {}): Issuer {
           `client ${JSON.stringify(clientId)} has a bcrypt hash of cost ${cost}, but secretHashCost is ${config.secretHashCost}: timing could tell it from unknown clients`,
           { code: 'ECC_HASH_COST' },
         ),
+      assertions: {
+        // RFC 7523 §3 item 3: the issuer identifier, or the token endpoint URL.
+        audiences: () => [config.issuer, urls().token],
+        replayCache: config.replayCache,
+        maxLifetime: config.assertionMaxLifetime,
+        clockTolerance: 5,
+        storeTimeout: config.storeTimeout,
+      },
+      clientKeys: new ClientKeys(),
     }),
+    audit,
     hardening: [
       ...(config.helmet === false ? [] : [helmet(config.helmet)]),
-      ...(config.addressLimit === false ? [] : [perAddressLimiter(config.addressLimit)]),
+      ...(config.addressLimit === false ? [] : [perAddressLimiter(config.addressLimit, audit)]),
     ],
     bodyLimit: config.bodyLimit,
     basicChallenge: config.basicChallenge,
-    failureLock: config.failedAuthLimit === false ? undefined : failureLock(config.failedAuthLimit),
+    failureLock: config.failedAuthLimit === false ? undefined : failureLock(config.failedAuthLimit, audit),
     onInternalError: config.onInternalError,
   };
-  const issuance: IssuanceConfig = {
+  let warnedClaims = false;
+  const issuance: IssuanceConfig<Request> = {
     issuer: config.issuer,
     audience: config.audience,
     accessTokenTtl: config.accessTokenTtl,
     signingKey: () => keys.active,
+    authorizeGrant: config.authorizeGrant,
+    extraClaims: config.extraClaims,
+    onIgnoredClaims: (names) => {
+      if (warnedClaims) return;
+      warnedClaims = true;
+      process.emitWarning(`extraClaims returned registered claims (${names.join(', ')}); they are ignored`, { code: 'ECC_REGISTERED_CLAIMS' });
+    },
   };
   const own: OwnTokens = {
     // The issuer checks its own tokens whatever their audience, to the second.
@@ -181,12 +225,31 @@ export function issuer(options: IssuerOptions = {}): Issuer {
     storeTimeout: config.storeTimeout,
   };
 
-  const app = clientEndpoint(context, {
+  app = clientEndpoint(context, {
     name: 'token',
     parameters: ['grant_type', 'scope'],
-    validate: (params) => (checkGrantType(params.grant_type), params.scope),
-    act: async (client, scope, res) => {
-      res.status(200).json(issueAccessToken(client, scope, issuance));
+    repeatable: ['resource'],
+    validate: (params, lists) => (checkGrantType(params.grant_type), { scope: params.scope, resources: lists.resource ?? [] }),
+    act: async ({ client, secretIndex }, request, req, res) => {
+      let issued: Awaited<ReturnType<typeof issueAccessToken>>;
+      try {
+        issued = await issueAccessToken(client, request, issuance, req);
+      } catch (error) {
+        if (error instanceof OAuthError) audit(req, { type: 'token_refused', clientId: client.id, error: error.error });
+        throw error;
+      }
+      const { claims } = issued;
+      audit(req, {
+        type: 'token_issued',
+        clientId: client.id,
+        authMethod: client.authMethod,
+        secretIndex,
+        scope: claims.scope as string | undefined,
+        audience: claims.aud,
+        jti: claims.jti as string,
+        expiresAt: claims.exp as number,
+      });
+      res.status(200).json(issued.response);
     },
   });
   const revocation = clientEndpoint(context, {
@@ -194,8 +257,9 @@ export function issuer(options: IssuerOptions = {}): Issuer {
     parameters: ['token', 'token_type_hint'],
     // The hint only orders a search (RFC 7009 §2.1); with one kind of token there is nothing to order.
     validate: (params) => requireTokenParameter(params.token),
-    act: async (client, token, res) => {
-      await revokeToken(token, client, own);
+    act: async ({ client }, token, req, res) => {
+      const jti = await revokeToken(token, client, own);
+      if (jti !== undefined) audit(req, { type: 'token_revoked', clientId: client.id, jti });
       res.status(200).end();
     },
   });
@@ -203,7 +267,7 @@ export function issuer(options: IssuerOptions = {}): Issuer {
     name: 'introspection',
     parameters: ['token', 'token_type_hint'],
     validate: (params) => requireTokenParameter(params.token),
-    act: async (client, token, res) => {
+    act: async ({ client }, token, _req, res) => {
       res.status(200).json(await introspectToken(token, client, own));
     },
   });
@@ -231,20 +295,17 @@ export function issuer(options: IssuerOptions = {}): Issuer {
     if ((endpoint as { parent?: unknown }).parent === undefined || typeof mount !== 'string') return undefined;
     return /[:*?()[\]{}]/.test(endpoint.path()) ? undefined : publicUrl(config.issuer, endpoint.path());
   };
+  function endpointUrls() {
+    return {
+      token: urlOf(app) ?? `${config.issuer.replace(/\/$/, '')}/token`,
+      jwks: urlOf(jwks) ?? `${config.issuer.replace(/\/$/, '')}/.well-known/jwks.json`,
+      revocation: urlOf(revocation),
+      introspection: urlOf(introspection),
+      ...config.endpoints,
+    };
+  }
   const metadata: RequestHandler = (_req, res) => {
-    res.json(
-      authorizationServerMetadata({
-        issuer: config.issuer,
-        endpoints: {
-          token: urlOf(app) ?? `${config.issuer.replace(/\/$/, '')}/token`,
-          jwks: urlOf(jwks) ?? `${config.issuer.replace(/\/$/, '')}/.well-known/jwks.json`,
-          revocation: urlOf(revocation),
-          introspection: urlOf(introspection),
-          ...config.endpoints,
-        },
-        scopesSupported: config.scopesSupported,
-      }),
-    );
+    res.json(authorizationServerMetadata({ issuer: config.issuer, endpoints: endpointUrls(), scopesSupported: config.scopesSupported }));
   };
   const rotateKeys = (next: SigningKeys): void => {
     checkOptions(next, ['signingKey', 'additionalKeys'], 'rotateKeys()');
@@ -280,12 +341,22 @@ function resolveIssuerOptions(options: IssuerOptions): IssuerConfig {
   const store = resolveStore(options.clients, env.clientsFile);
   const revocations = options.revocations ?? new MemoryRevocationStore();
   assertRevocationStore(revocations, 'revocations');
+  const replayCache = options.replayCache ?? new MemoryReplayCache();
+  assertReplayCache(replayCache, 'replayCache');
+  for (const hook of ['authorizeGrant', 'extraClaims', 'onAuditEvent'] as const) {
+    if (options[hook] !== undefined && typeof options[hook] !== 'function') throw new ConfigurationError(`\`${hook}\` must be a function`);
+  }
   const realm = options.realm ?? issuerId;
   if (typeof realm !== 'string' || !isQuotable(realm)) throw new ConfigurationError('`realm` must be printable ASCII without " or \\');
   const rateLimits = options.rateLimit ?? {};
   return {
     store,
     revocations,
+    replayCache,
+    assertionMaxLifetime: positiveInteger(options.assertionMaxLifetime ?? 300, 'assertionMaxLifetime', 'seconds'),
+    authorizeGrant: options.authorizeGrant,
+    extraClaims: options.extraClaims,
+    onAuditEvent: options.onAuditEvent,
     issuer: issuerId,
     audience: nonEmpty(options.audience ?? env.audience ?? defaultAudience(issuerId), 'audience'),
     accessTokenTtl: positiveInteger(options.accessTokenTtl ?? 600, 'accessTokenTtl', 'seconds'),

@@ -1,0 +1,65 @@
+// Audit events: what the issuer did, with client id, scope, jti and request id, never a secret
+// or a token, for the app to log with its own logger.
+
+import { randomUUID } from 'node:crypto';
+import type { Request } from 'express';
+
+/** Fields every event has. */
+interface EventBase {
+  /** `X-Request-Id` when the request carried a sane one, else a new UUID. */
+  readonly requestId: string;
+  /** The client's address as Express sees it (`req.ip`, after `trust proxy`). */
+  readonly address: string | undefined;
+  readonly endpoint: 'token' | 'revocation' | 'introspection';
+}
+
+export type AuditEvent = EventBase &
+  (
+    | {
+        readonly type: 'token_issued';
+        readonly clientId: string;
+        readonly authMethod: string;
+        /** Which secret hash matched, by index (for a roll-over), never the secret. */
+        readonly secretIndex: number | undefined;
+        readonly scope: string | undefined;
+        readonly audience: unknown;
+        readonly jti: string;
+        readonly expiresAt: number;
+      }
+    | { readonly type: 'token_refused'; readonly clientId: string; readonly error: string }
+    | { readonly type: 'client_authentication_failed'; readonly clientId: string | undefined; readonly authMethod: string | undefined }
+    | { readonly type: 'token_revoked'; readonly clientId: string; readonly jti: string }
+    | { readonly type: 'rate_limited'; readonly limiter: 'failed-authentication' | 'per-address'; readonly clientId: string | undefined }
+  );
+
+/** An event as an endpoint reports it; the request fills in the common fields. */
+export type EndpointEvent = AuditEvent extends infer E ? (E extends AuditEvent ? Omit<E, keyof EventBase> : never) : never;
+
+const requestIds = new WeakMap<Request, string>();
+const endpoints = new WeakMap<Request, EventBase['endpoint']>();
+
+export function tagRequest(req: Request, endpoint: EventBase['endpoint']): void {
+  endpoints.set(req, endpoint);
+}
+
+/** Makes the function endpoints report with; a listener that throws never breaks a request. */
+export function auditor(listener: ((event: AuditEvent) => void) | undefined, onError: (error: unknown) => void) {
+  return (req: Request, event: EndpointEvent): void => {
+    if (listener === undefined) return;
+    try {
+      listener({ ...event, requestId: requestId(req), address: req.ip, endpoint: endpoints.get(req) ?? 'token' } as AuditEvent);
+    } catch (error) {
+      onError(error);
+    }
+  };
+}
+
+function requestId(req: Request): string {
+  let id = requestIds.get(req);
+  if (id === undefined) {
+    const given = req.get('x-request-id');
+    id = given !== undefined && /^[\x21-\x7E]{1,128}$/.test(given) ? given : randomUUID();
+    requestIds.set(req, id);
+  }
+  return id;
+}
