@@ -48,6 +48,24 @@ describe('audit events', () => {
     expect(events).toEqual([expect.objectContaining({ type: 'rate_limited', limiter: 'per-address', endpoint: 'introspection' })]);
   });
 
+  it('keeps answering when an async listener rejects, reporting the failure', async () => {
+    const client = await aClient();
+    const reports: string[] = [];
+    const { app } = tokenServer([client], { onAuditEvent: async () => { throw new Error('async logger down'); }, onInternalError: (line) => reports.push(line) });
+    await request(app).post('/token').auth(client.id, client.secret).type('form').send(CC).expect(200);
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(reports).toEqual([expect.stringContaining('async logger down')]);
+  });
+
+  it('keeps control characters and lengthy ids presented by a client out of the log', async () => {
+    const events: AuditEvent[] = [];
+    const { app } = tokenServer([], { onAuditEvent: (event) => events.push(event) });
+    const header = `Basic ${Buffer.from(`evil%0Aline:x`).toString('base64')}`;
+    await request(app).post('/token').set('Authorization', header).type('form').send(CC).expect(401);
+    await request(app).post('/token').type('form').send({ ...CC, client_id: 'x'.repeat(5000), client_secret: 's' }).expect(401);
+    expect(events.map((event) => (event as { clientId?: string }).clientId)).toEqual(['evil?line', 'x'.repeat(256)]);
+  });
+
   it('keeps answering when the listener throws, reporting the failure', async () => {
     const client = await aClient();
     const reports: string[] = [];

@@ -3,7 +3,7 @@
 import { createPublicKey, generateKeyPairSync, randomUUID, type KeyObject } from 'node:crypto';
 import express from 'express';
 import request from 'supertest';
-import type { ClientRecord } from 'express-client-credentials';
+import { MemoryReplayCache, type ClientRecord } from 'express-client-credentials';
 import { signJws, type JsonObject } from '../../lib/core/jws.js';
 import { resolveSigningKey, type AsymmetricAlgorithm } from '../../lib/core/signing-keys.js';
 import { b64, decodePayload, hs256, ISSUER, SECRET, tokenServer } from '../support/fixtures.js';
@@ -123,6 +123,13 @@ describe('private_key_jwt: RFC 7523 §2.2 client authentication', () => {
     const { app: mixed } = tokenServer([], { clients: [{ ...es.record, token_endpoint_auth_method: 'client_secret_basic', jwks: undefined, client_secret_hash: '$2b$04$' + 'a'.repeat(53) }] });
     expectInvalidClient(await tokenRequest(mixed, assertion(es)));
     expectInvalidClient(await request(app).post('/token').auth(es.id, 'anything').type('form').send({ grant_type: 'client_credentials' }));
+  });
+
+  it('answers 503, not invalid_client, when the replay cache is full', async () => {
+    const { app: small } = tokenServer([], { clients: [es.record], replayCache: new MemoryReplayCache(1), onInternalError: () => undefined });
+    await tokenRequest(small, assertion(es)).expect(200);
+    const res = await tokenRequest(small, assertion(es));
+    expect([res.status, res.body.error]).toEqual([503, 'temporarily_unavailable']);
   });
 
   it("fetches the client's keys from its jwks_uri", async () => {

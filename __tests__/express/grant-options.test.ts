@@ -41,6 +41,7 @@ describe('secret rotation: several live secrets, each with an optional expiry', 
     const client = await aClient();
     expect(() => tokenServer([], { clients: [{ ...client.record, client_secret_hash: [{ hash: 'plain' }] }] })).toThrow(/bcrypt hash/);
     expect(() => tokenServer([], { clients: [{ ...client.record, client_secret_hash: [{ hash: client.record.client_secret_hash as string, expires_at: 'soon' as never }] }] })).toThrow(/expires_at/);
+    expect(() => tokenServer([], { clients: [{ ...client.record, client_secret_hash: [{ hash: client.record.client_secret_hash as string, expires_at: Date.now() + 1000 }] }] })).toThrow(/looks like milliseconds/);
   });
 });
 
@@ -123,6 +124,41 @@ describe('custom claims and the policy hook', () => {
     expect(claims).toMatchObject({ iss: ISSUER, sub: client.id, client_id: client.id, aud: AUDIENCE, scope: 'read write', tenant: 'ok' });
     expect(claims.exp).toBeLessThan(now() + 700);
     expect(claims.jti).not.toBe('x');
+  });
+
+  it('keeps registered claims even from claims that hide behind toJSON, and takes prototype names as plain claims', async () => {
+    const client = await aClient();
+    const { app } = tokenServer([client], {
+      extraClaims: () => ({ toJSON: () => ({ iss: 'http://evil', sub: 'admin', aud: 'x', exp: 9_999_999_999, constructor: 'c', toString: 's' }) }) as never,
+    });
+    const emitWarning = jest.spyOn(process, 'emitWarning').mockImplementation(() => undefined);
+    let claims: Record<string, unknown>;
+    try {
+      claims = decodePayload((await post(app, client).expect(200)).body.access_token);
+    } finally {
+      emitWarning.mockRestore();
+    }
+    expect(claims).toMatchObject({ iss: ISSUER, sub: client.id, aud: AUDIENCE, constructor: 'c', toString: 's' });
+  });
+
+  it('gives hooks copies of the grant: changing them changes nothing', async () => {
+    const client = await aClient();
+    const { app } = tokenServer([client], {
+      authorizeGrant: (context) => {
+        try {
+          (context.scopes as string[]).push('admin');
+        } catch {
+          // frozen, as it should be
+        }
+      },
+    });
+    expect(decodePayload((await post(app, client, { ...CC, scope: 'read' }).expect(200)).body.access_token).scope).toBe('read');
+  });
+
+  it('answers 500, not a 4xx, to a hook error that carries a status of its own', async () => {
+    const client = await aClient();
+    const { app } = tokenServer([client], { authorizeGrant: () => { throw Object.assign(new Error('forbidden'), { status: 403, type: 'whatever' }); }, onInternalError: () => undefined });
+    expect((await post(app, client)).status).toBe(500);
   });
 
   it('refuses a grant with the OAuth error the policy hook throws', async () => {

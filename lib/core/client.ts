@@ -122,6 +122,8 @@ function secretHashes(value: unknown, where: string): Client['secrets'] {
     const { hash, expires_at: expiresAt } = typeof entry === 'string' ? { hash: entry, expires_at: undefined } : ((entry ?? {}) as Partial<SecretHash>);
     if (typeof hash !== 'string' || !BCRYPT_HASH.test(hash)) throw invalid();
     if (expiresAt !== undefined && !(typeof expiresAt === 'number' && Number.isFinite(expiresAt))) throw invalid();
+    // Seconds since the epoch; a value this large is milliseconds, and would never expire.
+    if (expiresAt !== undefined && expiresAt > 1e11) throw new ConfigurationError(`${where}: \`expires_at\` is in seconds since the epoch; this looks like milliseconds`);
     return { hash, expiresAt };
   });
 }

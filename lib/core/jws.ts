@@ -21,7 +21,8 @@ export class JwsError extends Error {
 /** Signs `payload` with the key's pinned algorithm and puts `typ` and `kid` in the header. */
 export function signJws(payload: JsonObject, key: SigningKey, typ: string): string {
   if (key.alg !== 'EdDSA') {
-    return jwt.sign(payload, key.signingKey, { algorithm: key.alg, keyid: key.kid, header: { alg: key.alg, typ } });
+    // A string payload: jsonwebtoken signs it as it is, without looking up claim names on an object.
+    return jwt.sign(JSON.stringify(payload), key.signingKey, { algorithm: key.alg, keyid: key.kid, header: { alg: key.alg, typ } });
   }
   const input = `${encodeJson({ alg: 'EdDSA', typ, kid: key.kid })}.${encodeJson(payload)}`;
   return `${input}.${cryptoSign(null, Buffer.from(input), key.signingKey).toString('base64url')}`;

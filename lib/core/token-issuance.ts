@@ -79,9 +79,15 @@ export async function issueAccessToken<R>(
   }
   const scopes = grantScope(request.scope, client.scopes, client.defaultScopes);
   const audience = grantAudience(request.resources, client, config.audience);
-  const context: GrantContext<R> = { client: { id: client.id, record: client.record }, scopes, audience, request: httpRequest };
+  // Hooks see copies: what they do to them cannot change the grant.
+  const context: GrantContext<R> = Object.freeze({
+    client: Object.freeze({ id: client.id, record: client.record }),
+    scopes: Object.freeze([...scopes]),
+    audience: typeof audience === 'string' ? audience : Object.freeze([...audience]),
+    request: httpRequest,
+  });
   await config.authorizeGrant?.(context);
-  const extra = (await config.extraClaims?.(context)) ?? {};
+  const extra = plainClaims(await config.extraClaims?.(context));
   const ignored = REGISTERED_CLAIMS.filter((name) => name in extra);
   if (ignored.length > 0) config.onIgnoredClaims?.(ignored);
 
@@ -104,6 +110,19 @@ export async function issueAccessToken<R>(
   delete claims.nbf;
   const accessToken = signJws(claims, config.signingKey(), 'at+jwt');
   return { response: { access_token: accessToken, token_type: 'Bearer', expires_in: ttl, ...(scope === undefined ? {} : { scope }) }, claims };
+}
+
+/**
+ * The hook's claims as plain JSON data: a `toJSON`, a getter or a prototype cannot smuggle
+ * registered claims past the check, and the names left are own, enumerable, JSON-safe ones.
+ */
+function plainClaims(value: unknown): JsonObject {
+  if (value === undefined || value === null) return {};
+  const data: unknown = JSON.parse(JSON.stringify(value));
+  if (typeof data !== 'object' || data === null || Array.isArray(data)) throw new TypeError('extraClaims must return an object of claims');
+  const claims: JsonObject = Object.create(null);
+  for (const [name, claim] of Object.entries(data)) claims[name] = claim;
+  return claims;
 }
 
 /**

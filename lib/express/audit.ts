@@ -42,16 +42,23 @@ export function tagRequest(req: Request, endpoint: EventBase['endpoint']): void 
   endpoints.set(req, endpoint);
 }
 
-/** Makes the function endpoints report with; a listener that throws never breaks a request. */
-export function auditor(listener: ((event: AuditEvent) => void) | undefined, onError: (error: unknown) => void) {
+/** Makes the function endpoints report with; a listener that throws or rejects never breaks a request. */
+export function auditor(listener: ((event: AuditEvent) => unknown) | undefined, onError: (error: unknown) => void) {
   return (req: Request, event: EndpointEvent): void => {
     if (listener === undefined) return;
+    const clientId = 'clientId' in event && event.clientId !== undefined ? { clientId: loggable(event.clientId) } : {};
     try {
-      listener({ ...event, requestId: requestId(req), address: req.ip, endpoint: endpoints.get(req) ?? 'token' } as AuditEvent);
+      const result = listener({ ...event, ...clientId, requestId: requestId(req), address: req.ip, endpoint: endpoints.get(req) ?? 'token' } as AuditEvent);
+      if (result instanceof Promise) result.catch(onError);
     } catch (error) {
       onError(error);
     }
   };
+}
+
+/** A client id as presented may be anything: no control characters (log injection), at most 256 characters. */
+function loggable(clientId: string): string {
+  return clientId.replace(/[\x00-\x1F\x7F]/g, '?').slice(0, 256);
 }
 
 function requestId(req: Request): string {

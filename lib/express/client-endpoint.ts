@@ -103,6 +103,12 @@ export function clientEndpoint<P>(context: EndpointContext, action: EndpointActi
         `the ${action.name} endpoint is not mounted with app.use(path, endpoint) on an Express app (a Router?): it does not share the app's settings such as trust proxy, and the metadata cannot know its URL`,
         { code: 'ECC_MOUNT' },
       );
+    } else if (!warned && (typeof app.mountpath !== 'string' || /[:*?()[\]{}]/.test(app.mountpath))) {
+      warned = true;
+      process.emitWarning(
+        `the ${action.name} endpoint is mounted at a pattern or a list of paths, which names no single URL: set the issuer's endpoints option`,
+        { code: 'ECC_MOUNT' },
+      );
     }
     next();
   };
@@ -145,12 +151,14 @@ function decodeUtf8(bytes: Buffer): string {
   }
 }
 
-/** Body-parser's errors carry a 4xx status: they are the client's; anything else is ours. */
+/** The errors body-parser names by `type`: the client's. Anything else (a hook's error included) is ours. */
+const BODY_ERRORS = new Set(['entity.too.large', 'entity.parse.failed', 'entity.verify.failed', 'encoding.unsupported', 'charset.unsupported', 'request.aborted', 'request.size.invalid', 'stream.encoding.set', 'stream.not.readable', 'parameters.too.many']);
+
 function asOAuthError(error: unknown): OAuthError {
   if (error instanceof OAuthError) return error;
-  const status = (error as { status?: unknown } | null)?.status;
-  if (typeof status === 'number' && status >= 400 && status < 500) {
-    return status === 413
+  const type = (error as { type?: unknown } | null)?.type;
+  if (typeof type === 'string' && BODY_ERRORS.has(type)) {
+    return type === 'entity.too.large'
       ? new OAuthError('invalid_request', 413, 'The request body is too large')
       : new OAuthError('invalid_request', 400, 'The request body is malformed');
   }

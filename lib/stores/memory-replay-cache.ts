@@ -1,5 +1,5 @@
 // Used assertion ids in memory, each forgotten once it has expired; bounded by `maxEntries` too,
-// refusing new assertions rather than forgetting live ones when full.
+// failing (a 503 for the client, not a failed authentication) rather than forgetting live ones when full.
 
 import type { ReplayCache } from './replay-cache.js';
 
@@ -17,8 +17,8 @@ export class MemoryReplayCache implements ReplayCache {
     this.#sweep(now);
     const known = this.#expiry.get(key);
     if (known !== undefined && known > now) return false;
-    // Full of live entries: refusing is safe (the client retries with a new jti later); forgetting is not.
-    if (this.#expiry.size >= this.maxEntries) return false;
+    // Full of live entries: failing is safe (the client retries later); forgetting would allow replays.
+    if (this.#expiry.size >= this.maxEntries) throw new Error(`the replay cache holds ${this.maxEntries} live entries`);
     this.#expiry.set(key, expiresAt);
     return true;
   }

@@ -11,7 +11,8 @@ export interface ReplayCache {
   /**
    * Records `key` as used until `expiresAt` (seconds since the epoch). Resolves `true` the first
    * time, `false` when the key is already recorded and not expired: atomically, so that of two
-   * concurrent calls with one key exactly one gets `true`.
+   * concurrent calls with one key exactly one gets `true`. Rejects when it cannot record the key
+   * (full, unreachable): the request then fails with a 503, never as a replay.
    */
   markUsed(key: string, expiresAt: number): Promise<boolean>;
 }
