@@ -9,9 +9,13 @@ const config: Config = {
   moduleNameMapper: {
     '^express-client-credentials$': '<rootDir>/lib/index.ts',
     '^express-client-credentials/testing$': '<rootDir>/lib/testing.ts',
+    '^express-client-credentials/redis$': '<rootDir>/lib/redis.ts',
+    '^express-client-credentials/postgres$': '<rootDir>/lib/postgres.ts',
     '^(\\.{1,2}/.*)\\.js$': '$1',
   },
   testTimeout: 20_000,
+  // Probes Redis and PostgreSQL once: their suites are skipped without them, unless REQUIRE_SERVICES is set.
+  globalSetup: '<rootDir>/__tests__/support/global-setup.ts',
 };
 
 export default config;

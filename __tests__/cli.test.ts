@@ -245,6 +245,16 @@ describe('token: the client credentials grant (RFC 6749 §4.4) against a real is
   });
 });
 
+describe('migrate --print: the SQL of the clients table, for your own migration tool', () => {
+  it('prints postgres-schema.sql for the default names, and the schema and table asked for', async () => {
+    const run = await cli(['migrate', '--print']);
+    expect(run).toMatchObject({ code: 0, stderr: '' });
+    expect(readFileSync(join(ROOT, 'lib', 'stores', 'postgres-schema.sql'), 'utf8').endsWith(run.stdout)).toBe(true);
+    const named = await cli(['migrate', '--print', '--schema', 'auth', '--table', 'clients']);
+    expect(named.stdout).toMatch(/^create schema if not exists "auth";\ncreate table if not exists "auth"\."clients" \(\n/);
+  });
+});
+
 describe('help and usage errors', () => {
   // Concurrent: these only spawn and read, and a fresh tsx process takes a third of a second to start.
   it.concurrent.each([
@@ -256,6 +266,8 @@ describe('help and usage errors', () => {
     [['hash-secret', '-h'], '--cost N'],
     [['keygen', '--alg', 'ES256', '--help'], '--out FILE'],
     [['token', '--help'], 'OAUTH_CLIENT_SECRET'],
+    [['migrate', '--help'], '--database-url URL'],
+    [['create-client', '-h'], '--database-url URL'],
   ])('%j prints usage, flags and an example, and exits 0', async (args, mentions) => {
     const run = await cli(args);
     expect(run).toMatchObject({ code: 0, stderr: '' });
@@ -279,6 +291,11 @@ describe('help and usage errors', () => {
     ['a token lifetime of 0', ['create-client', '--id', 'a', '--scope', 'read', '--ttl', '0'], /--ttl must be a positive whole number of seconds/],
     ['an unknown auth method', ['token', '--url', 'http://127.0.0.1:9/token', '--id', 'a', '--auth-method', 'private_key_jwt'], /--auth-method must be one of/],
     ['a URL that is not http(s)', ['token', '--url', 'ftp://127.0.0.1/token', '--id', 'a'], /--url must be an absolute http\(s\) URL/],
+    ['both a file and a database', ['create-client', '--id', 'a', '--scope', 'read', '--file', 'c.json', '--database-url', 'postgres://127.0.0.1:9/x'], /give --file or --database-url, not both/],
+    ['a table name without a database', ['create-client', '--id', 'a', '--scope', 'read', '--table', 'clients'], /--schema and --table go with --database-url/],
+    ['a database URL that is not PostgreSQL', ['migrate', '--database-url', 'mysql://127.0.0.1/x'], /must start with postgres:\/\//],
+    ['--print with a database', ['migrate', '--print', '--database-url', 'postgres://127.0.0.1:9/x'], /--print connects to nothing/],
+    ['a table name PostgreSQL would cut', ['migrate', '--print', '--table', 't'.repeat(64)], /--table must be a PostgreSQL name of 1 to 63 bytes/],
   ])('refuses %s with one line on stderr and exit code 2', async (_, args, message) => {
     const run = await cli(args);
     expectOneLineError(run, 2, /^express-client-credentials: .+; see --help\n$/);

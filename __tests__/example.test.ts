@@ -1,16 +1,27 @@
 import { spawn } from 'node:child_process';
-import { generateKeyPairSync } from 'node:crypto';
+import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { Express } from 'express';
 import request from 'supertest';
-import { createExampleServer } from '../examples/server.js';
+import { PostgresClientStore } from 'express-client-credentials/postgres';
+import { createExampleServer, type ExampleServer } from '../examples/server.js';
 import { aClient, decodeHeader, decodePayload } from './support/fixtures.js';
+import { closedPort, connectRedis, DATABASE_URL, deleteKeys, describeWithPostgres, describeWithServices, keysUnder, REDIS_URL, temporarySchema, uniquePrefix } from './support/services.js';
 
 const ROOT = join(__dirname, '..');
 const CC = { grant_type: 'client_credentials' };
-const ENV_NAMES = ['PORT', 'HOST', 'OAUTH_ISSUER', 'OAUTH_AUDIENCE', 'OAUTH_CLIENTS_FILE', 'OAUTH_SIGNING_KEY_FILE', 'OAUTH_TOKEN_SECRET'];
+const ENV_NAMES = [
+  'PORT', 'HOST', 'OAUTH_ISSUER', 'OAUTH_AUDIENCE', 'OAUTH_CLIENTS_FILE', 'OAUTH_SIGNING_KEY_FILE', 'OAUTH_TOKEN_SECRET',
+  'REDIS_URL', 'OAUTH_REDIS_PREFIX', 'DATABASE_URL', 'OAUTH_CLIENTS_TABLE',
+];
+/** The environment of a child process, without the example's variables of this one. */
+const cleanEnv = (vars: Record<string, string>): NodeJS.ProcessEnv => ({
+  ...Object.fromEntries(Object.entries(process.env).filter(([name]) => !ENV_NAMES.includes(name))),
+  ...vars,
+});
 
 /** Runs `body` with exactly these example variables set, as a shell would. */
 async function withEnv<T>(vars: Record<string, string>, body: () => Promise<T>): Promise<T> {
@@ -72,7 +83,7 @@ describe('the example server', () => {
 
   it('starts with npm start and serves the curl session of the README', async () => {
     const port = await freePort();
-    const child = spawn('npm', ['start', '--silent'], { cwd: ROOT, env: { ...process.env, PORT: String(port), HOST: '127.0.0.1' }, detached: true });
+    const child = spawn('npm', ['start', '--silent'], { cwd: ROOT, env: cleanEnv({ PORT: String(port), HOST: '127.0.0.1' }), detached: true });
     try {
       const output = await new Promise<string>((resolve, reject) => {
         let text = '';
@@ -102,11 +113,151 @@ describe('the example server', () => {
   });
 });
 
+describe('the example server with a Redis it cannot reach', () => {
+  it('fails to start, in a few seconds, rather than serve without its shared state', async () => {
+    const started = Date.now();
+    const env = { REDIS_URL: `redis://127.0.0.1:${await closedPort()}`, OAUTH_TOKEN_SECRET: 'x'.repeat(32) };
+    const errors = jest.spyOn(console, 'error').mockImplementation(() => undefined);
+    await expect(withEnv(env, createExampleServer).finally(() => errors.mockRestore())).rejects.toThrow(/ECONNREFUSED/);
+    expect(Date.now() - started).toBeLessThan(5000);
+  });
+});
+
+describeWithServices('the example server scaled out: two copies sharing Redis and PostgreSQL', () => {
+  const prefix = uniquePrefix();
+  const table = `oauth_clients_example_${randomBytes(4).toString('hex')}`;
+  const CLIENT = { id: 'scaled', secret: 'scaled-secret' };
+  let servers: ExampleServer[] = [];
+
+  beforeAll(async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'ecc-example-scaled-'));
+    const { record } = await aClient({ client_id: CLIENT.id, secret: CLIENT.secret, scope: 'read' });
+    writeFileSync(join(dir, 'clients.json'), JSON.stringify([record]));
+    const env = {
+      OAUTH_ISSUER: 'http://127.0.0.1:4100',
+      OAUTH_TOKEN_SECRET: 'a-secret-both-copies-share-32-bytes!',
+      OAUTH_CLIENTS_FILE: join(dir, 'clients.json'),
+      DATABASE_URL,
+      OAUTH_CLIENTS_TABLE: table,
+      REDIS_URL,
+      OAUTH_REDIS_PREFIX: prefix,
+    };
+    // Started together, as two processes behind a load balancer would be.
+    servers = await withEnv(env, () => Promise.all([createExampleServer(), createExampleServer()]));
+  });
+
+  afterAll(async () => {
+    await Promise.all(servers.map((server) => server.close()));
+    const redis = await connectRedis();
+    await deleteKeys(redis, prefix);
+    redis.destroy();
+    const db = await temporarySchema();
+    await db.pool.query(`drop table if exists "public"."${table}"`);
+    await db.drop();
+  });
+
+  const [a, b] = [() => servers[0]?.app as Express, () => servers[1]?.app as Express];
+  const token = async (app: Express): Promise<string> => (await request(app).post('/token').auth(CLIENT.id, CLIENT.secret).type('form').send(CC).expect(200)).body.access_token;
+
+  it('creates the table and imports OAUTH_CLIENTS_FILE once, though both copies start together', async () => {
+    expect(servers.map((server) => server.demoClient)).toEqual([undefined, undefined]);
+    const imported = servers.map((server) => Number(/, (\d+) imported from /.exec(server.notes.join('\n'))?.[1]));
+    expect(imported.sort()).toEqual([0, 1]);
+    expect(servers[0]?.notes).toContain(`revocations, used assertion ids and rate limits: Redis, keys ${prefix}*`);
+    const db = await temporarySchema();
+    try {
+      expect((await db.pool.query(`select client_id from "public"."${table}"`)).rows).toEqual([{ client_id: CLIENT.id }]);
+    } finally {
+      await db.drop();
+    }
+  });
+
+  it('accepts on one copy the tokens of the other, and refuses on both a token revoked through one', async () => {
+    const issued = await token(a());
+    await request(b()).get('/api/data').set('Authorization', `Bearer ${issued}`).expect(200, { client_id: CLIENT.id, scope: 'read' });
+    await request(b()).post('/revoke').auth(CLIENT.id, CLIENT.secret).type('form').send({ token: issued }).expect(200);
+    for (const app of [a(), b()]) expect((await request(app).get('/api/data').set('Authorization', `Bearer ${issued}`)).status).toBe(401);
+  });
+
+  it('keeps revocations and rate-limit counters in Redis under OAUTH_REDIS_PREFIX', async () => {
+    const redis = await connectRedis();
+    try {
+      const keys = await keysUnder(redis, prefix);
+      expect(keys.some((key) => key.startsWith(`${prefix}revoked:`))).toBe(true);
+      expect(keys.some((key) => key.startsWith(`${prefix}rl:per-address:`))).toBe(true);
+    } finally {
+      redis.destroy();
+    }
+  });
+
+  it('locks the client after 10 failed authentications in total, alternating between the copies', async () => {
+    for (let i = 0; i < 10; i += 1) await request(i % 2 === 0 ? a() : b()).post('/token').auth(CLIENT.id, 'wrong').type('form').send(CC).expect(401);
+    for (const app of [a(), b()]) expect((await request(app).post('/token').auth(CLIENT.id, CLIENT.secret).type('form').send(CC)).status).toBe(429);
+  });
+});
+
+describeWithPostgres('the example server with DATABASE_URL alone', () => {
+  it('reads clients from the table, made if missing, and makes no demo client', async () => {
+    const table = `oauth_clients_example_${randomBytes(4).toString('hex')}`;
+    const server = await withEnv({ DATABASE_URL, OAUTH_CLIENTS_TABLE: table, OAUTH_TOKEN_SECRET: 'x'.repeat(32) }, createExampleServer);
+    const db = await temporarySchema();
+    try {
+      expect(server.demoClient).toBeUndefined();
+      expect(server.notes).toEqual([`clients: PostgreSQL table ${table}`]);
+      const client = await aClient({ scope: 'read' });
+      await request(server.app).post('/token').auth(client.id, client.secret).type('form').send(CC).expect(401);
+      await new PostgresClientStore(db.pool, { table }).addClient(client.record);
+      await request(server.app).post('/token').auth(client.id, client.secret).type('form').send(CC).expect(200);
+    } finally {
+      await server.close();
+      await db.pool.query(`drop table if exists "public"."${table}"`);
+      await db.drop();
+    }
+  });
+});
+
+describeWithServices('the cluster example: two copies behind a load balancer', () => {
+  it('runs with npm run example:cluster: one token served by both copies, revoked on both, and one lock for both', async () => {
+    const [lb, portA, portB] = [await freePort(), await freePort(), await freePort()];
+    const output = await new Promise<string>((resolve, reject) => {
+      const child = spawn('npm', ['run', 'example:cluster', '--silent'], {
+        cwd: ROOT,
+        env: cleanEnv({ LB_PORT: String(lb), PORT_A: String(portA), PORT_B: String(portB), REDIS_URL, DATABASE_URL }),
+      });
+      let text = '';
+      child.stdout.on('data', (chunk: Buffer) => (text += chunk.toString()));
+      child.stderr.on('data', (chunk: Buffer) => (text += chunk.toString()));
+      const timer = setTimeout(() => (child.kill(), reject(new Error(`timed out: ${text}`))), 40_000);
+      child.on('exit', (code) => (clearTimeout(timer), code === 0 ? resolve(text) : reject(new Error(`exit ${code}: ${text}`))));
+    });
+    const lines = output.split('\n');
+    expect(lines).toContain(`[a] express-client-credentials example on http://127.0.0.1:${portA}`);
+    expect(lines).toContain(`[b] express-client-credentials example on http://127.0.0.1:${portB}`);
+    expect(lines.filter((line) => / 1 imported from /.test(line))).toHaveLength(1);
+    expect(lines).toContain(`load balancer on http://127.0.0.1:${lb}, round-robin over a (:${portA}) and b (:${portB})`);
+    expect(lines).toContain('POST /token by a: 200');
+    expect(lines).toContain('GET /api/data by b: 200 {"client_id":"cluster-demo","scope":"read"}');
+    expect(lines).toContain('POST /revoke by a: 200');
+    expect(lines).toContain('GET /api/data by b: 401 (revoked everywhere)');
+    expect(lines).toContain('GET /api/data by a: 401 (revoked everywhere)');
+    expect(lines).toContain(`10 wrong secrets: ${Array.from({ length: 10 }, (_, i) => `401 by ${i % 2 === 0 ? 'b' : 'a'}`).join(', ')}`);
+    expect(lines).toContain('the right secret by b: 429 (locked on every instance: the limit counts across them)');
+    expect(lines).toContain('the right secret by a: 429 (locked on every instance: the limit counts across them)');
+    // It removes what it made.
+    const redis = await connectRedis();
+    try {
+      expect(await keysUnder(redis, 'ecc-cluster-')).toEqual([]);
+    } finally {
+      redis.destroy();
+    }
+  });
+});
+
 describe('the split example: authorization server, resource server and calling service', () => {
   it('runs the trio with npm run example:split: three calls answered with one client id', async () => {
     const [asPort, apiPort] = [await freePort(), await freePort()];
     const output = await new Promise<string>((resolve, reject) => {
-      const child = spawn('npm', ['run', 'example:split', '--silent'], { cwd: ROOT, env: { ...process.env, AS_PORT: String(asPort), API_PORT: String(apiPort) } });
+      const child = spawn('npm', ['run', 'example:split', '--silent'], { cwd: ROOT, env: cleanEnv({ AS_PORT: String(asPort), API_PORT: String(apiPort) }) });
       let text = '';
       child.stdout.on('data', (chunk: Buffer) => (text += chunk.toString()));
       const timer = setTimeout(() => (child.kill(), reject(new Error(`timed out: ${text}`))), 30_000);

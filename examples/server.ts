@@ -1,49 +1,145 @@
 // The example: one Express app that is both the authorization server and the protected API.
 // Configured by environment (see README): PORT, HOST, OAUTH_ISSUER, OAUTH_AUDIENCE,
-// OAUTH_CLIENTS_FILE, OAUTH_SIGNING_KEY_FILE or OAUTH_TOKEN_SECRET.
+// OAUTH_CLIENTS_FILE, OAUTH_SIGNING_KEY_FILE or OAUTH_TOKEN_SECRET; and, to run several copies as
+// one server, REDIS_URL (with OAUTH_REDIS_PREFIX) and DATABASE_URL (with OAUTH_CLIENTS_TABLE).
 
+import { readFileSync } from 'node:fs';
 import express, { type Express } from 'express';
-import { generateClientSecret, hashSecret, issuer, requireScope, type ClientRecord } from 'express-client-credentials';
+import { Pool } from 'pg';
+import { createClient } from 'redis';
+import { generateClientSecret, hashSecret, issuer, MemoryClientStore, requireScope, type ClientRecord, type IssuerOptions } from 'express-client-credentials';
+import { PostgresClientStore } from 'express-client-credentials/postgres';
+import { RedisReplayCache, RedisRevocationStore, redisRateLimitStores } from 'express-client-credentials/redis';
 
 export interface ExampleServer {
   readonly app: Express;
-  /** The demo client, made when OAUTH_CLIENTS_FILE is not set. */
+  /** The demo client, made when neither OAUTH_CLIENTS_FILE nor DATABASE_URL is set. */
   readonly demoClient?: { readonly id: string; readonly secret: string };
+  /** What the server keeps where, one line each, for the start-up log. */
+  readonly notes: readonly string[];
+  /** Closes the Redis and PostgreSQL connections, if any. */
+  close(): Promise<void>;
 }
 
 export async function createExampleServer(): Promise<ExampleServer> {
-  let clients: ClientRecord[] | undefined;
+  const options: IssuerOptions = {};
+  const notes: string[] = [];
+  const closers: (() => Promise<unknown>)[] = [];
+  const close = async (): Promise<void> => void (await Promise.allSettled(closers.map((closer) => closer())));
   let demoClient: ExampleServer['demoClient'];
-  if (!process.env.OAUTH_CLIENTS_FILE) {
-    demoClient = { id: 'demo', secret: generateClientSecret() };
-    clients = [{ client_id: demoClient.id, client_secret_hash: await hashSecret(demoClient.secret), scope: 'read write', default_scope: 'read' }];
+  try {
+    const clientsFile = process.env.OAUTH_CLIENTS_FILE || undefined;
+    if (process.env.DATABASE_URL) {
+      const pool = new Pool({ connectionString: process.env.DATABASE_URL, connectionTimeoutMillis: 5000, query_timeout: 5000 });
+      pool.on('error', (error) => console.error(`postgres: ${error.message}`));
+      closers.push(() => pool.end());
+      const table = process.env.OAUTH_CLIENTS_TABLE || 'oauth_clients';
+      const clients = new PostgresClientStore(pool, { table });
+      await clients.migrate(); // creates the table if missing; safe when copies start together
+      const imported = clientsFile === undefined ? undefined : await importClients(clients, clientsFile);
+      options.clients = clients;
+      notes.push(`clients: PostgreSQL table ${table}${imported === undefined ? '' : `, ${imported} imported from ${clientsFile}`}`);
+    } else if (clientsFile === undefined) {
+      demoClient = { id: 'demo', secret: generateClientSecret() };
+      options.clients = [{ client_id: demoClient.id, client_secret_hash: await hashSecret(demoClient.secret), scope: 'read write', default_scope: 'read' }];
+    }
+    // Without `clients`, issuer() reads OAUTH_CLIENTS_FILE; it always reads OAUTH_ISSUER, OAUTH_AUDIENCE and the key.
+
+    if (process.env.REDIS_URL) {
+      const redis = await connectRedis(process.env.REDIS_URL);
+      closers.push(async () => redis.destroy());
+      const prefix = process.env.OAUTH_REDIS_PREFIX || 'ecc:';
+      const limits = redisRateLimitStores(redis, { prefix });
+      options.revocations = new RedisRevocationStore(redis, { prefix });
+      options.replayCache = new RedisReplayCache(redis, { prefix });
+      options.rateLimit = {
+        // A Redis that is down locks nobody out and lets nobody guess: the endpoints answer 503.
+        failedAuthentication: { store: limits.failedAuthentication },
+        // The volume cap fails open instead: the failure lock still guards secrets.
+        perAddress: { store: limits.perAddress, passOnStoreError: true },
+      };
+      notes.push(`revocations, used assertion ids and rate limits: Redis, keys ${prefix}*`);
+    }
+
+    const tokens = issuer(options);
+    const app = express();
+    app.disable('x-powered-by');
+    app.use('/token', tokens);
+    app.use('/revoke', tokens.revocation);
+    app.use('/introspect', tokens.introspection);
+    app.use('/.well-known/jwks.json', tokens.jwks);
+    app.get(tokens.metadataPath, tokens.metadata); // /.well-known/oauth-authorization-server
+
+    // requireScope() alone verifies with the keys (and revocations) of the issuer mounted in this app.
+    const answer = (req: express.Request, res: express.Response): void => {
+      res.json({ client_id: req.auth?.clientId, scope: req.auth?.scopes.join(' ') });
+    };
+    app.get('/api/data', requireScope('read'), answer);
+    app.post('/api/data', requireScope('write'), answer);
+    return { app, demoClient, notes, close };
+  } catch (error) {
+    await close();
+    throw error;
   }
+}
 
-  // issuer() reads OAUTH_ISSUER, OAUTH_AUDIENCE, the key and (without `clients`) OAUTH_CLIENTS_FILE.
-  const tokens = issuer(clients === undefined ? {} : { clients });
-  const app = express();
-  app.disable('x-powered-by');
-  app.use('/token', tokens);
-  app.use('/revoke', tokens.revocation);
-  app.use('/introspect', tokens.introspection);
-  app.use('/.well-known/jwks.json', tokens.jwks);
-  app.get(tokens.metadataPath, tokens.metadata); // /.well-known/oauth-authorization-server
+/**
+ * A node-redis client as the stores want it: commands fail at once while Redis is unreachable
+ * (so requests get a 503 instead of waiting), reconnection goes on in the background, and start-up
+ * fails if Redis cannot be reached at all.
+ */
+async function connectRedis(url: string) {
+  let connected = false;
+  let lastError = '';
+  const redis = createClient({
+    url,
+    disableOfflineQueue: true,
+    socket: {
+      connectTimeout: 5000,
+      // Once connected, retry for ever; at start-up, give up after three tries.
+      reconnectStrategy: (retries, cause) => (connected ? Math.min(100 * 2 ** retries, 2000) : retries < 3 ? 200 : new Error(`cannot reach Redis: ${cause.message}`)),
+    },
+  });
+  // node-redis throws an 'error' event nobody listens to; say each new problem once.
+  redis.on('error', (error: Error) => {
+    if (error.message !== lastError) console.error(`redis: ${error.message || error.name}`);
+    lastError = error.message;
+  });
+  redis.on('ready', () => {
+    connected = true;
+    lastError = '';
+  });
+  await redis.connect();
+  return redis;
+}
 
-  // requireScope() alone verifies with the keys of the issuer mounted in this app.
-  const answer = (req: express.Request, res: express.Response): void => {
-    res.json({ client_id: req.auth?.clientId, scope: req.auth?.scopes.join(' ') });
-  };
-  app.get('/api/data', requireScope('read'), answer);
-  app.post('/api/data', requireScope('write'), answer);
-  return { app, demoClient };
+/** Adds the file's clients that the table does not have yet; several copies may do it at once. */
+async function importClients(clients: PostgresClientStore, file: string): Promise<number> {
+  MemoryClientStore.fromFile(file); // validates the whole file first, with its error messages
+  const parsed: unknown = JSON.parse(readFileSync(file, 'utf8'));
+  const records = (Array.isArray(parsed) ? parsed : (parsed as { clients: unknown[] }).clients) as ClientRecord[];
+  let added = 0;
+  for (const record of records) {
+    if ((await clients.findClient(record.client_id)) !== undefined) continue;
+    try {
+      await clients.addClient(record);
+      added += 1;
+    } catch (error) {
+      // Another copy added it since we looked.
+      clients.invalidate(record.client_id);
+      if ((await clients.findClient(record.client_id)) === undefined) throw error;
+    }
+  }
+  return added;
 }
 
 if (require.main === module) {
   const host = process.env.HOST || '127.0.0.1';
   const port = Number(process.env.PORT || 3000);
   createExampleServer().then(
-    ({ app, demoClient }) => {
+    ({ app, demoClient, notes }) => {
       app.listen(port, host, () => {
+        for (const note of notes) console.log(note);
         console.log(`express-client-credentials example on http://${host}:${port}`);
         if (demoClient !== undefined) {
           console.log(`demo client (no OAUTH_CLIENTS_FILE): client_id=${demoClient.id} client_secret=${demoClient.secret}`);

@@ -1,6 +1,6 @@
 #!/usr/bin/env node
-// The express-client-credentials command: registers clients (RFC 7591 names), hashes secrets,
-// makes signing keys (RFC 7517, RFC 7638) and fetches tokens (RFC 6749 §4.4).
+// The express-client-credentials command: registers clients (RFC 7591 names) in a file or in
+// PostgreSQL, hashes secrets, makes signing keys (RFC 7517, RFC 7638) and fetches tokens (RFC 6749 §4.4).
 
 import { generateKeyPairSync, type KeyObject } from 'node:crypto';
 import { closeSync, fchmodSync, fsyncSync, openSync, readFileSync, realpathSync, renameSync, statSync, unlinkSync, writeFileSync, writeSync } from 'node:fs';
@@ -11,6 +11,7 @@ import { tokenClient, TokenRequestError } from './client/token-client.js';
 import { ConfigurationError } from './core/errors.js';
 import { parseScope } from './core/scope.js';
 import { resolveSigningKey } from './core/signing-keys.js';
+import { PostgresClientStore, postgresClientTableSql, type PostgresQueryable } from './stores/postgres-client-store.js';
 
 const PROGRAM = 'express-client-credentials';
 const KEY_ALGORITHMS = ['ES256', 'RS256', 'EdDSA'] as const;
@@ -18,6 +19,7 @@ type KeyAlgorithm = (typeof KEY_ALGORITHMS)[number];
 /** 3072 bits: about 128-bit security (NIST SP 800-57), like P-256 and Ed25519; RFC 7518 §3.3 asks 2048 at least. */
 const RSA_BITS = 3072;
 const TOKEN_TIMEOUT_MS = 10_000;
+const DATABASE_TIMEOUT_MS = 10_000;
 const BCRYPT_MAX_BYTES = 72;
 
 /** Where the command reads and writes; the entry point passes the process's own. */
@@ -68,14 +70,20 @@ const AUTH_METHOD_FLAG: FlagSpec = {
   help: 'client_secret_basic (HTTP Basic, the default) or client_secret_post (in the body)',
 };
 
+const DATABASE_FLAGS: Readonly<Record<string, FlagSpec>> = {
+  schema: { type: 'string', value: 'NAME', help: 'schema of the clients table (default: public)' },
+  table: { type: 'string', value: 'NAME', help: 'the clients table (default: oauth_clients)' },
+};
+
 const COMMANDS: Readonly<Record<string, Command>> = {
   'create-client': {
-    summary: 'register a client: a new secret, and its record for the clients file',
+    summary: 'register a client: a new secret, and its record for a clients file or PostgreSQL',
     usage: 'create-client --id ID --scope SCOPES [flags]',
     description: [
       'Generates a 256-bit client secret and prints it once, on stderr. Prints the client record',
       '(RFC 7591 names, the secret as a bcrypt hash of cost 10) as JSON on stdout, or adds it to',
-      'the JSON list in --file, which is written atomically (a new file gets mode 0600).',
+      'the JSON list in --file, which is written atomically (a new file gets mode 0600), or inserts',
+      'it into the PostgreSQL table at --database-url (made by the migrate command).',
     ].join('\n'),
     flags: {
       id: { type: 'string', value: 'ID', help: 'the client_id (required)' },
@@ -84,9 +92,31 @@ const COMMANDS: Readonly<Record<string, Command>> = {
       ttl: { type: 'string', value: 'SECONDS', help: "access token lifetime (default: the issuer's accessTokenTtl)" },
       'auth-method': AUTH_METHOD_FLAG,
       file: { type: 'string', value: 'FILE', help: 'add the record to this clients file; refuses an id it already holds' },
+      'database-url': { type: 'string', value: 'URL', help: 'add the record to PostgreSQL instead (postgres://…); refuses an id it already holds' },
+      ...DATABASE_FLAGS,
     },
-    examples: [`${PROGRAM} create-client --id reports --scope "read write" --default-scope read --file clients.json`],
+    examples: [
+      `${PROGRAM} create-client --id reports --scope "read write" --default-scope read --file clients.json`,
+      `${PROGRAM} create-client --id reports --scope read --database-url "$DATABASE_URL"`,
+    ],
     run: createClient,
+  },
+  migrate: {
+    summary: 'create the PostgreSQL table of client registrations, if missing',
+    usage: 'migrate [--database-url URL] [--schema NAME] [--table NAME] [--print]',
+    description: [
+      'Creates the table that PostgresClientStore reads (and its schema, unless public) if it does',
+      'not exist; running it again changes nothing. The URL comes from --database-url or the',
+      'DATABASE_URL environment variable. With --print, prints the SQL instead, for your own',
+      'migration tool.',
+    ].join('\n'),
+    flags: {
+      'database-url': { type: 'string', value: 'URL', help: 'the database, postgres://user@host:5432/db (default: DATABASE_URL)' },
+      ...DATABASE_FLAGS,
+      print: { type: 'boolean', help: 'print the SQL and connect to nothing' },
+    },
+    examples: [`DATABASE_URL=postgres://app@db:5432/app ${PROGRAM} migrate`, `${PROGRAM} migrate --schema auth --print > migrations/001_oauth_clients.sql`],
+    run: migrate,
   },
   'hash-secret': {
     summary: 'hash a secret read from stdin with bcrypt, for client_secret_hash',
@@ -237,23 +267,42 @@ async function createClient(flags: Flags, io: CliIo): Promise<void> {
     throw new UsageError(error.message.replace(/`(\w+)`/g, (quoted, field: string) => FLAG_OF_FIELD[field] ?? quoted));
   }
   const file = optionalString(flags, 'file');
+  const databaseUrl = optionalString(flags, 'database-url');
+  if (file !== undefined && databaseUrl !== undefined) throw new UsageError('give --file or --database-url, not both');
+  if (databaseUrl === undefined && (flags.schema !== undefined || flags.table !== undefined)) throw new UsageError('--schema and --table go with --database-url');
+  if (databaseUrl !== undefined) {
+    const table = tableOptions(flags);
+    await withDatabase(databaseUrl, async (db) => {
+      const store = new PostgresClientStore(db, { ...table, cacheTtl: 0 });
+      // Checked before a secret is made, as for a file; the insert refuses a race all the same.
+      if ((await store.findClient(id)) !== undefined) throw new Failure(`client '${id}' is already in the database; nothing was changed`);
+      await register(io, record, (created) => store.addClient(created));
+    });
+    io.err(`Added client '${id}' to the table ${tableName(table)}.\n`);
+    return;
+  }
   const clients = file === undefined ? undefined : readClientsFile(file);
   if (clients?.list.some((entry) => isRecord(entry) && entry.client_id === id)) {
     throw new Failure(`client '${id}' is already in ${file}; the file was left unchanged`);
   }
+  await register(io, record, async (created) => {
+    if (clients === undefined) return;
+    clients.list.push(created);
+    writeAtomically(clients.path, `${JSON.stringify(clients.document, null, 2)}\n`, clients.mode);
+  });
+  if (file !== undefined) io.err(`Added client '${id}' to ${file}.\n`);
+}
 
+/** Makes the secret and its record, has `store` keep the record, and only then shows the secret. */
+async function register(io: CliIo, record: (hash: string) => ClientRecord, store: (created: ClientRecord) => Promise<void>): Promise<void> {
   const secret = generateClientSecret();
   const created = record(await hashSecret(secret, DEFAULT_HASH_COST));
   resolveClient(created);
-  if (clients !== undefined) {
-    clients.list.push(created);
-    writeAtomically(clients.path, `${JSON.stringify(clients.document, null, 2)}\n`, clients.mode);
-  }
+  await store(created);
   io.out(`${JSON.stringify(created, null, 2)}\n`);
   // Only now, once the record is safely stored: a secret whose hash was lost would be useless.
   io.err(`client_secret: ${secret}\n`);
   io.err('This secret will not be shown again: give it to the client now; only its hash is kept.\n');
-  if (file !== undefined) io.err(`Added client '${id}' to ${file}.\n`);
 }
 
 interface ClientsFile {
@@ -318,6 +367,69 @@ function writeAtomically(path: string, text: string, mode: number): void {
     }
     throw new Failure(`cannot write ${path}: ${errorCode(error) ?? 'unknown error'}`);
   }
+}
+
+// migrate and the database -----------------------------------------------------------------------
+
+async function migrate(flags: Flags, io: CliIo): Promise<void> {
+  const table = tableOptions(flags);
+  if (flags.print === true) {
+    if (flags['database-url'] !== undefined) throw new UsageError('--print connects to nothing; drop --database-url');
+    return io.out(postgresClientTableSql(table));
+  }
+  const url = optionalString(flags, 'database-url') ?? (io.env.DATABASE_URL || undefined);
+  if (url === undefined) throw new UsageError('missing --database-url, and DATABASE_URL is unset');
+  await withDatabase(url, (db) => new PostgresClientStore(db, table).migrate());
+  io.err(`The table ${tableName(table)} is ready.\n`);
+}
+
+function tableOptions(flags: Flags): { schema?: string; table?: string } {
+  const options: { schema?: string; table?: string } = {};
+  for (const name of ['schema', 'table'] as const) {
+    const value = optionalString(flags, name);
+    if (value === undefined) continue;
+    if (value === '' || Buffer.byteLength(value) > 63) throw new UsageError(`--${name} must be a PostgreSQL name of 1 to 63 bytes`);
+    options[name] = value;
+  }
+  return options;
+}
+
+function tableName(table: { schema?: string; table?: string }): string {
+  return `${table.schema ?? 'public'}.${table.table ?? 'oauth_clients'}`;
+}
+
+/** Connects with `pg` (loaded only here: an optional dependency), runs `use`, and disconnects. */
+async function withDatabase(url: string, use: (db: PostgresQueryable) => Promise<void>): Promise<void> {
+  if (!/^postgres(ql)?:\/\//.test(url)) throw new UsageError('the database URL must start with postgres:// or postgresql://');
+  let pg: typeof import('pg');
+  try {
+    pg = require('pg') as typeof import('pg');
+  } catch {
+    throw new Failure('writing to PostgreSQL needs the pg package: npm install pg');
+  }
+  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: DATABASE_TIMEOUT_MS, query_timeout: DATABASE_TIMEOUT_MS });
+  client.on('error', () => undefined); // a connection lost after the work is done
+  try {
+    await client.connect();
+  } catch (error: unknown) {
+    // The message never holds the URL, whose password it would print.
+    throw new Failure(`cannot connect to the database: ${databaseReason(error)}`);
+  }
+  try {
+    await use(client);
+  } catch (error: unknown) {
+    if (error instanceof Failure) throw error;
+    if (error instanceof ConfigurationError) throw new Failure(error.message.replace(/"/g, "'") + '; nothing was changed');
+    const hint = errorCode(error) === '42P01' ? '; run the migrate command first' : '';
+    throw new Failure(`the database refused: ${databaseReason(error)}${hint}`);
+  } finally {
+    await client.end().catch(() => undefined);
+  }
+}
+
+function databaseReason(error: unknown): string {
+  const message = error instanceof Error ? error.message : '';
+  return printable(message === '' ? (errorCode(error) ?? 'unknown error') : message);
 }
 
 // hash-secret -----------------------------------------------------------------------------------
@@ -463,7 +575,7 @@ function oneOf<T extends string>(flags: Flags, name: string, allowed: readonly T
   return value as T;
 }
 
-/** The secret methods: a client registered for private_key_jwt has no secret to print or send. */
+/** The methods with a client secret: the only ones this command line makes clients for, or sends. */
 const SECRET_METHODS = ['client_secret_basic', 'client_secret_post'] as const;
 
 function authMethodFlag(flags: Flags): (typeof SECRET_METHODS)[number] {

@@ -5,6 +5,7 @@ import express, { type Express, type NextFunction, type Request, type RequestHan
 import { rateLimit, ipKeyGenerator, type Options as RateLimitOptions, type RateLimitRequestHandler } from 'express-rate-limit';
 import { extractCredentials, type AuthenticatedClient, type ClientCredentials } from '../core/client-authentication.js';
 import { ConfigurationError, OAuthError } from '../core/errors.js';
+import { storeCall } from '../core/store-call.js';
 import { tagRequest, type EndpointEvent } from './audit.js';
 import { NO_STORE, reportInternalError, sendError } from './send-error.js';
 
@@ -174,7 +175,15 @@ const endpointNames = new WeakMap<Request, string>();
  */
 export function perAddressLimiter(options: LimiterOptions, audit: Audit): RequestHandler {
   return rateLimiter(
-    { windowMs: 60_000, limit: 300, identifier: 'per-address', keyGenerator: (req) => `${endpointNames.get(req)}|${ipKeyGenerator(req.ip ?? '')}`, ...options },
+    {
+      windowMs: 60_000,
+      limit: 300,
+      identifier: 'per-address',
+      keyGenerator: (req) => `${endpointNames.get(req)}|${ipKeyGenerator(req.ip ?? '')}`,
+      // A flood cap fails open when its store is down; the failure lock, which guards secrets, fails closed.
+      passOnStoreError: true,
+      ...options,
+    },
     audit,
     'per-address',
   );
@@ -206,7 +215,7 @@ export interface FailureLock {
  * real failures, after they happen, so concurrent or aborted requests with the right secret never
  * lock a client out; a locked pair is refused before any bcrypt work, the right secret included.
  */
-export function failureLock(options: LimiterOptions, audit: Audit): FailureLock {
+export function failureLock(options: LimiterOptions, audit: Audit, storeTimeout: number): FailureLock {
   const clientIds = new WeakMap<Request, string>();
   const key = (req: Request): string => `${ipKeyGenerator(req.ip ?? '')}|${clientIds.get(req)}`;
   const settings = { windowMs: 15 * 60_000, limit: 10, identifier: 'failed-authentication', ...options, keyGenerator: key };
@@ -221,12 +230,7 @@ export function failureLock(options: LimiterOptions, audit: Audit): FailureLock 
   return {
     async refuseLocked(req, clientId, res, next) {
       clientIds.set(req, clientId);
-      let info: Awaited<ReturnType<typeof counter.getKey>>;
-      try {
-        info = await counter.getKey(key(req));
-      } catch (cause) {
-        throw new OAuthError('temporarily_unavailable', 503, 'The rate limit store is unavailable; try again later', { 'Retry-After': '5' }, { cause });
-      }
+      const info = await storeCall(async () => counter.getKey(key(req)), storeTimeout, 'The rate limit store is unavailable; try again later');
       const seconds = Math.ceil(((info?.resetTime?.getTime() ?? 0) - Date.now()) / 1000);
       if (info === undefined || info.totalHits < (limit as number) || seconds <= 0) return next();
       audit(req, { type: 'rate_limited', limiter: 'failed-authentication', clientId });

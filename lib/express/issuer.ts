@@ -197,7 +197,7 @@ export function issuer(options: IssuerOptions = {}): Issuer {
     ],
     bodyLimit: config.bodyLimit,
     basicChallenge: config.basicChallenge,
-    failureLock: config.failedAuthLimit === false ? undefined : failureLock(config.failedAuthLimit, audit),
+    failureLock: config.failedAuthLimit === false ? undefined : failureLock(config.failedAuthLimit, audit, config.storeTimeout),
     onInternalError: config.onInternalError,
   };
   let warnedClaims = false;

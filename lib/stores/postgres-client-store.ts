@@ -1,0 +1,167 @@
+// Client registrations (RFC 7591 names) in a PostgreSQL table, shared by every instance of an app,
+// with a small in-process cache in front of it.
+
+import { resolveClient, type ClientRecord } from '../core/client.js';
+import { ConfigurationError } from '../core/errors.js';
+import { checkOptions, nonNegativeNumber, positiveInteger } from '../core/options.js';
+import type { ClientStore } from './client-store.js';
+
+/**
+ * A connection to PostgreSQL: a `Pool` or a connected `Client` from `pg` fits as it is. This package
+ * does not load `pg` itself.
+ */
+export interface PostgresQueryable {
+  query(text: string, values?: unknown[]): Promise<{ rows: unknown[]; rowCount?: number | null }>;
+}
+
+export interface PostgresClientStoreOptions {
+  /** The schema of the table; `migrate()` creates it if missing. Default: `public`. */
+  schema?: string;
+  /** The table of client records. Default: `oauth_clients`. */
+  table?: string;
+  /**
+   * Milliseconds a found record is served from this process's cache before it is read again; `0`
+   * reads every time. A change made in the table (a client disabled, a secret rolled over) reaches
+   * each instance within this time, or at once with `invalidate()`. Unknown ids are never cached,
+   * so a client added on one instance is known to all at once. Default: 30000.
+   */
+  cacheTtl?: number;
+  /** Records kept in the cache at most; the oldest goes first. Default: 1000. */
+  cacheSize?: number;
+}
+
+interface Cached {
+  readonly record: ClientRecord;
+  readonly until: number;
+}
+
+const DEFAULT_TABLE = 'oauth_clients';
+const DEFAULT_SCHEMA = 'public';
+
+/**
+ * A `ClientStore` over one PostgreSQL table (see `postgres-schema.sql`): one row per client, its
+ * record as `jsonb` in the same RFC 7591 form as a clients file. A query that fails or takes longer
+ * than the issuer's `storeTimeout` is answered with a 503.
+ * @example
+ * import { Pool } from 'pg';
+ * import { PostgresClientStore } from 'express-client-credentials/postgres';
+ * const clients = new PostgresClientStore(new Pool({ connectionString: process.env.DATABASE_URL }));
+ * await clients.migrate();
+ * app.use('/token', issuer({ clients, signingKey }));
+ */
+export class PostgresClientStore implements ClientStore {
+  readonly #db: PostgresQueryable;
+  readonly #table: string;
+  readonly #schema: string;
+  readonly #cacheTtl: number;
+  readonly #cacheSize: number;
+  readonly #cache = new Map<string, Cached>();
+  readonly #inFlight = new Map<string, Promise<ClientRecord | undefined>>();
+  /** Bumped by `invalidate()`, so that a lookup that started before it does not refill the cache. */
+  #generation = 0;
+
+  constructor(db: PostgresQueryable, options: PostgresClientStoreOptions = {}) {
+    if (typeof db !== 'object' || db === null || typeof (db as PostgresQueryable).query !== 'function') {
+      throw new ConfigurationError('PostgresClientStore needs a pg Pool or connected Client, with query(text, values)');
+    }
+    checkOptions(options, ['schema', 'table', 'cacheTtl', 'cacheSize'], 'PostgresClientStore');
+    this.#db = db;
+    this.#schema = identifier(options.schema ?? DEFAULT_SCHEMA, 'schema');
+    this.#table = identifier(options.table ?? DEFAULT_TABLE, 'table');
+    this.#cacheTtl = nonNegativeNumber(options.cacheTtl ?? 30_000, 'cacheTtl', 'milliseconds');
+    this.#cacheSize = positiveInteger(options.cacheSize ?? 1000, 'cacheSize', 'records');
+  }
+
+  /** Creates the schema and the table if missing; safe to run on every start, by every instance at once. */
+  async migrate(): Promise<void> {
+    // One simple query is one transaction: the advisory lock serializes instances starting together.
+    await this.#db.query(`select pg_advisory_xact_lock(hashtext('express-client-credentials migrate'));\n${postgresClientTableSql({ schema: this.#schema, table: this.#table })}`);
+  }
+
+  async findClient(clientId: string): Promise<ClientRecord | undefined> {
+    const cached = this.#cache.get(clientId);
+    if (cached !== undefined && cached.until > Date.now()) return structuredClone(cached.record);
+    // Concurrent requests for one client share one query.
+    let lookup = this.#inFlight.get(clientId);
+    if (lookup === undefined) {
+      lookup = this.#read(clientId).finally(() => this.#inFlight.delete(clientId));
+      this.#inFlight.set(clientId, lookup);
+    }
+    const record = await lookup;
+    return record === undefined ? undefined : structuredClone(record);
+  }
+
+  /**
+   * Registers a client, validated as the issuer would; refuses an id that is already registered and
+   * a record with a plaintext `client_secret`.
+   * @example await clients.addClient({ client_id: 'reports', client_secret_hash: await hashSecret(secret), scope: 'read' });
+   */
+  async addClient(record: ClientRecord): Promise<void> {
+    const client = resolveClient(record);
+    if ('client_secret' in record) {
+      throw new ConfigurationError(`client ${JSON.stringify(client.id)} has a plaintext client_secret field: store only client_secret_hash`);
+    }
+    const { rows } = await this.#db.query(
+      `insert into ${this.#qualified()} (client_id, record) values ($1, $2::jsonb) on conflict (client_id) do nothing returning client_id`,
+      [client.id, JSON.stringify(record)],
+    );
+    if (rows.length === 0) throw new ConfigurationError(`client ${JSON.stringify(client.id)} is already registered`);
+    this.invalidate(client.id);
+  }
+
+  /** Forgets the cached record of one client, or of all: the next lookup reads the table. */
+  invalidate(clientId?: string): void {
+    this.#generation += 1;
+    if (clientId === undefined) this.#cache.clear();
+    else this.#cache.delete(clientId);
+  }
+
+  async #read(clientId: string): Promise<ClientRecord | undefined> {
+    const generation = this.#generation;
+    const { rows } = await this.#db.query(`select record from ${this.#qualified()} where client_id = $1`, [clientId]);
+    const record = (rows[0] as { record?: ClientRecord } | undefined)?.record;
+    if (record !== undefined && this.#cacheTtl > 0 && generation === this.#generation) {
+      this.#cache.delete(clientId);
+      if (this.#cache.size >= this.#cacheSize) this.#cache.delete(this.#cache.keys().next().value as string);
+      this.#cache.set(clientId, { record, until: Date.now() + this.#cacheTtl });
+    }
+    return record;
+  }
+
+  #qualified(): string {
+    return `${quote(this.#schema)}.${quote(this.#table)}`;
+  }
+}
+
+/**
+ * The statements that create the table (and a schema other than `public`), for `migrate()` or your
+ * own migration tool; `postgres-schema.sql` holds them for the defaults.
+ * @example fs.writeFileSync('migrations/001_oauth_clients.sql', postgresClientTableSql({ table: 'oauth_clients' }));
+ */
+export function postgresClientTableSql(options: { schema?: string; table?: string } = {}): string {
+  const schema = identifier(options.schema ?? DEFAULT_SCHEMA, 'schema');
+  const table = identifier(options.table ?? DEFAULT_TABLE, 'table');
+  return [
+    ...(schema === DEFAULT_SCHEMA ? [] : [`create schema if not exists ${quote(schema)};`]),
+    `create table if not exists ${quote(schema)}.${quote(table)} (`,
+    '  client_id  text primary key,',
+    '  -- The client record in RFC 7591 names, as in a clients file; validated when read.',
+    '  record     jsonb not null check (jsonb_typeof(record) = \'object\' and record ->> \'client_id\' = client_id),',
+    '  created_at timestamptz not null default now(),',
+    '  updated_at timestamptz not null default now()',
+    ');',
+    '',
+  ].join('\n');
+}
+
+/** A PostgreSQL identifier of at most 63 bytes (longer ones are silently cut), quoted when used. */
+function identifier(value: unknown, option: string): string {
+  if (typeof value !== 'string' || value === '' || value.includes('\0') || Buffer.byteLength(value) > 63) {
+    throw new ConfigurationError(`\`${option}\` must be a PostgreSQL name of 1 to 63 bytes`);
+  }
+  return value;
+}
+
+function quote(name: string): string {
+  return `"${name.replace(/"/g, '""')}"`;
+}

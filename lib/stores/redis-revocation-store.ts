@@ -1,0 +1,51 @@
+// Revoked tokens in Redis, shared by every instance of an app (RFC 7009 §2.1): one key per `jti`
+// that Redis itself expires with the token.
+
+import type { RevocationStore } from './revocation-store.js';
+import { command, epochMilliseconds, resolveRedisOptions, type RedisCommandSender, type RedisStoreConfig, type RedisStoreOptions } from './redis-commands.js';
+
+/**
+ * Sets the key unless it exists, else moves its expiry later (never earlier): one atomic step, so
+ * concurrent revocations of one token keep the latest `expiresAt`, as the memory store does.
+ * `PEXPIREAT … GT` needs Redis 7.0.
+ */
+const REVOKE = [
+  "if redis.call('SET', KEYS[1], '1', 'NX', 'PXAT', ARGV[1]) then return 1 end",
+  "redis.call('PEXPIREAT', KEYS[1], ARGV[1], 'GT')",
+  'return 0',
+].join('\n');
+
+/**
+ * A `RevocationStore` in Redis, for several instances behind a load balancer: a token revoked
+ * through one instance is refused by all of them at once. Keys are `<prefix>revoked:<jti>`, each
+ * expiring with its token. A Redis that is down or slower than `commandTimeout` makes calls reject,
+ * which the issuer and the guards answer with a 503 (fail closed): never a silent accept.
+ * @example
+ * import { createClient } from 'redis';
+ * import { RedisRevocationStore } from 'express-client-credentials/redis';
+ * const redis = await createClient({ url: process.env.REDIS_URL, disableOfflineQueue: true }).on('error', console.error).connect();
+ * const tokens = issuer({ clients, signingKey, revocations: new RedisRevocationStore(redis, { prefix: 'myapp:' }) });
+ */
+export class RedisRevocationStore implements RevocationStore {
+  readonly #config: RedisStoreConfig;
+
+  constructor(client: RedisCommandSender, options: RedisStoreOptions = {}) {
+    this.#config = resolveRedisOptions(client, options, 'RedisRevocationStore');
+  }
+
+  async revoke(jti: string, expiresAt: number): Promise<void> {
+    const at = epochMilliseconds(expiresAt, 'RedisRevocationStore.revoke()');
+    // Already expired: the token is refused for that, and Redis would drop the key at once anyway.
+    if (at <= Date.now()) return;
+    await command(this.#config, ['EVAL', REVOKE, '1', this.#key(jti), String(at)]);
+  }
+
+  async isRevoked(jti: string): Promise<boolean> {
+    // Redis never returns a key past its expiry, even before it evicts it.
+    return (await command(this.#config, ['EXISTS', this.#key(jti)])) === 1;
+  }
+
+  #key(jti: string): string {
+    return `${this.#config.prefix}revoked:${jti}`;
+  }
+}
