@@ -1,6 +1,7 @@
+import express from 'express';
 import request from 'supertest';
-import { MemoryRevocationStore } from 'express-client-credentials';
-import { aClient, decodePayload, hs256, ISSUER, tokenServer, type TestClient } from '../support/fixtures.js';
+import { authenticate, MemoryRevocationStore } from 'express-client-credentials';
+import { aClient, decodePayload, hs256, ISSUER, SECRET, tokenServer, type TestClient } from '../support/fixtures.js';
 
 const CC = { grant_type: 'client_credentials' };
 let owner: TestClient;
@@ -183,5 +184,35 @@ describe('revocation edge cases', () => {
     const disabled = tokenServer([{ ...client, record: { ...client.record, disabled: true } }], { revocations }).app;
     await request(disabled).post('/revoke').auth(client.id, client.secret).type('form').send({ token }).expect(200);
     expect(await revocations.isRevoked(String(decodePayload(token).jti))).toBe(true);
+  });
+});
+
+describe('revocationFailure: what a failed revocation lookup means at the guard', () => {
+  const failing = { revoke: async () => undefined, isRevoked: async (): Promise<boolean> => { throw new Error('store down'); } };
+  const guarded = (revocationFailure?: 'unavailable' | 'invalid_token' | 'allow') => {
+    const app = express();
+    app.get('/x', authenticate({ secret: SECRET, issuer: ISSUER, revocations: failing, ...(revocationFailure === undefined ? {} : { revocationFailure }) }), (_req, res) => { res.json({}); });
+    return app;
+  };
+  const token = () => hs256({ iss: ISSUER, sub: 'a', client_id: 'a', aud: `${ISSUER}/api`, iat: Math.floor(Date.now() / 1000), exp: Math.floor(Date.now() / 1000) + 60, jti: 'j' });
+
+  it('fails closed with 503 by default', async () => {
+    const res = await request(guarded()).get('/x').set('Authorization', `Bearer ${token()}`);
+    expect([res.status, res.body.error]).toEqual([503, 'temporarily_unavailable']);
+  });
+
+  it("answers 401 invalid_token with 'invalid_token'", async () => {
+    const res = await request(guarded('invalid_token')).get('/x').set('Authorization', `Bearer ${token()}`);
+    expect([res.status, res.body.error_description]).toEqual([401, 'The token could not be checked for revocation']);
+  });
+
+  it("accepts, never silently, with 'allow'", async () => {
+    const emitWarning = jest.spyOn(process, 'emitWarning').mockImplementation(() => undefined);
+    try {
+      await request(guarded('allow')).get('/x').set('Authorization', `Bearer ${token()}`).expect(200);
+      expect(emitWarning).toHaveBeenCalledWith(expect.stringContaining('accepted unchecked'), { code: 'ECC_REVOCATION_UNCHECKED' });
+    } finally {
+      emitWarning.mockRestore();
+    }
   });
 });

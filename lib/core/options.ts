@@ -44,3 +44,8 @@ export function boolean(value: unknown, option: string): boolean {
   if (typeof value !== 'boolean') throw new ConfigurationError(`\`${option}\` must be true or false`);
   return value;
 }
+
+export function oneOf<T extends string>(value: unknown, allowed: readonly T[], option: string): T {
+  if (!allowed.includes(value as T)) throw new ConfigurationError(`\`${option}\` must be one of ${allowed.join(', ')}`);
+  return value as T;
+}

@@ -10,7 +10,7 @@ import { verifyAccessToken, type AuthInfo, type VerifierConfig } from '../core/t
 import { assertRevocationStore, type RevocationStore } from '../stores/revocation-store.js';
 import { defaultAudience, environmentDefaults } from '../env.js';
 import { mountedIssuers, type Issuer, type TrustedIssuer } from './issuer.js';
-import { absoluteUrl, boolean, checkOptions, nonNegativeNumber, positiveInteger } from '../core/options.js';
+import { absoluteUrl, boolean, checkOptions, nonNegativeNumber, oneOf, positiveInteger } from '../core/options.js';
 import { storeCall } from '../core/store-call.js';
 import { REVOCATION_MARGIN } from '../core/token-introspection.js';
 import { sendError } from './send-error.js';
@@ -37,6 +37,12 @@ interface GuardCommonOptions {
   revocations?: RevocationStore;
   /** Milliseconds a revocation store may take before the request fails with a 503. Default: 5000. */
   storeTimeout?: number;
+  /**
+   * What a failed or slow revocation lookup means: `'unavailable'` answers 503 (fail closed, the
+   * default), `'invalid_token'` answers 401, `'allow'` accepts the token and warns (`ECC_REVOCATION_UNCHECKED`,
+   * at most once a minute): availability over revocation, never silently.
+   */
+  revocationFailure?: 'unavailable' | 'invalid_token' | 'allow';
   /**
    * Adds `resource_metadata="<url>"` (RFC 9728 §5.1) to every Bearer challenge: the 401s, the 400s and
    * `requireScope()`'s 403s. What `protectedResource()` returns, or the absolute URL of a metadata
@@ -83,7 +89,7 @@ export type AuthenticateOptions = GuardIssuerOptions | GuardSecretOptions | Guar
 
 const OPTION_NAMES = [
   'issuer', 'secret', 'publicKey', 'jwksUri', 'discover', 'jwksCache', 'audience', 'clockTolerance', 'strict', 'tokenLocations', 'realm',
-  'delegateErrors', 'revocations', 'storeTimeout', 'resourceMetadata',
+  'delegateErrors', 'revocations', 'storeTimeout', 'revocationFailure', 'resourceMetadata',
 ];
 
 interface GuardConfig {
@@ -93,6 +99,7 @@ interface GuardConfig {
   readonly delegateErrors: boolean;
   readonly revocations: RevocationStore | undefined;
   readonly storeTimeout: number;
+  readonly revocationFailure: 'unavailable' | 'invalid_token' | 'allow';
   readonly remoteKeys: RemoteKeySet | undefined;
   readonly resourceMetadata: string | undefined;
 }
@@ -117,7 +124,7 @@ export function authenticate(options: AuthenticateOptions = {}): RequestHandler 
       }
       if (config.remoteKeys !== undefined) await remoteKeysFor(token, config.remoteKeys);
       const auth = verifyAccessToken(token, config.verifier);
-      if (config.revocations !== undefined && (await isRevoked(config.revocations, auth, config.storeTimeout))) {
+      if (config.revocations !== undefined && (await isRevoked(config, auth))) {
         throw new OAuthError('invalid_token', 401, 'The token has been revoked');
       }
       req.auth = auth;
@@ -145,8 +152,22 @@ async function remoteKeysFor(token: string, keys: RemoteKeySet): Promise<void> {
 }
 
 /** A store that fails or hangs is answered with a 503: never a silent accept of a token that may be revoked. */
-function isRevoked(store: RevocationStore, auth: AuthInfo, timeout: number): Promise<boolean> {
-  return storeCall(() => store.isRevoked(String(auth.claims.jti)), timeout, 'The revocation list is unavailable; try again later');
+async function isRevoked(config: GuardConfig, auth: AuthInfo): Promise<boolean> {
+  try {
+    return await storeCall(() => config.revocations!.isRevoked(String(auth.claims.jti)), config.storeTimeout, 'The revocation list is unavailable; try again later');
+  } catch (error) {
+    if (config.revocationFailure === 'unavailable') throw error;
+    if (config.revocationFailure === 'invalid_token') throw new OAuthError('invalid_token', 401, 'The token could not be checked for revocation', {}, { cause: error });
+    warnUnchecked();
+    return false;
+  }
+}
+
+let lastUncheckedWarning = 0;
+function warnUnchecked(): void {
+  if (Date.now() - lastUncheckedWarning < 60_000) return;
+  lastUncheckedWarning = Date.now();
+  process.emitWarning('the revocation list is unavailable: tokens are accepted unchecked (revocationFailure: allow)', { code: 'ECC_REVOCATION_UNCHECKED' });
 }
 
 /**
@@ -340,6 +361,7 @@ function resolveGuardOptions(options: AuthenticateOptions): GuardConfig {
     delegateErrors: boolean(given.delegateErrors ?? false, 'delegateErrors'),
     revocations: given.revocations ?? revocations,
     storeTimeout: positiveInteger(given.storeTimeout ?? storeTimeout ?? 5000, 'storeTimeout', 'milliseconds'),
+    revocationFailure: oneOf(given.revocationFailure ?? 'unavailable', ['unavailable', 'invalid_token', 'allow'], 'revocationFailure'),
     remoteKeys,
     resourceMetadata,
   };
