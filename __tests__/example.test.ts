@@ -50,6 +50,21 @@ describe('the example server', () => {
     await request(app).post('/api/data').set('Authorization', `Bearer ${write.body.access_token}`).expect(200, { client_id: 'demo', scope: 'write' });
   });
 
+  it('serves RFC 9728 metadata for /api, and points to it from every challenge', async () => {
+    const emitWarning = jest.spyOn(process, 'emitWarning').mockImplementation(() => undefined);
+    const { app } = await withEnv({}, createExampleServer).finally(() => emitWarning.mockRestore());
+    const document = {
+      resource: 'http://127.0.0.1:3000/api',
+      authorization_servers: ['http://127.0.0.1:3000'],
+      scopes_supported: ['read', 'write'],
+      bearer_methods_supported: ['header'],
+    };
+    await request(app).get('/.well-known/oauth-protected-resource/api').expect(200, document);
+    await request(app).get('/.well-known/oauth-protected-resource').expect(200, document);
+    const challenge = (await request(app).get('/api/data').expect(401)).headers['www-authenticate'];
+    expect(challenge).toBe('Bearer realm="http://127.0.0.1:3000/api", resource_metadata="http://127.0.0.1:3000/.well-known/oauth-protected-resource/api"');
+  });
+
   it('reads clients, key, issuer and audience from the environment', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'ecc-example-'));
     const client = await aClient({ scope: 'read' });

@@ -7,7 +7,17 @@ import { readFileSync } from 'node:fs';
 import express, { type Express } from 'express';
 import { Pool } from 'pg';
 import { createClient } from 'redis';
-import { generateClientSecret, hashSecret, issuer, MemoryClientStore, requireScope, type ClientRecord, type IssuerOptions } from 'express-client-credentials';
+import {
+  authenticate,
+  generateClientSecret,
+  hashSecret,
+  issuer,
+  MemoryClientStore,
+  protectedResource,
+  requireScope,
+  type ClientRecord,
+  type IssuerOptions,
+} from 'express-client-credentials';
 import { PostgresClientStore } from 'express-client-credentials/postgres';
 import { RedisReplayCache, RedisRevocationStore, redisRateLimitStores } from 'express-client-credentials/redis';
 
@@ -70,7 +80,12 @@ export async function createExampleServer(): Promise<ExampleServer> {
     app.use('/.well-known/jwks.json', tokens.jwks);
     app.get(tokens.metadataPath, tokens.metadata); // /.well-known/oauth-authorization-server
 
-    // requireScope() alone verifies with the keys (and revocations) of the issuer mounted in this app.
+    // The API's RFC 9728 metadata: its identifier is the audience of its tokens, and every 401/403
+    // challenge points to the document, so a client holding only a 401 finds the token endpoint.
+    const api = protectedResource({ resource: tokens.trust.audience, authorizationServers: [tokens], scopesSupported: ['read', 'write'] });
+    app.get([api.metadataPath, '/.well-known/oauth-protected-resource'], api.metadata);
+    app.use('/api', authenticate({ issuer: tokens, resourceMetadata: api }));
+
     const answer = (req: express.Request, res: express.Response): void => {
       res.json({ client_id: req.auth?.clientId, scope: req.auth?.scopes.join(' ') });
     };
