@@ -166,9 +166,6 @@ export function issuer(options: IssuerOptions = {}): Issuer {
   const config = resolveIssuerOptions(options);
   let keys = config.keys;
   const audit = auditor(config.onAuditEvent, (error) => reportInternalError(error, config.onInternalError));
-  // Declared before the endpoints that read them when clients present assertions.
-  let app: Express;
-  const urls = () => endpointUrls();
 
   const context: EndpointContext = {
     authenticateClient: clientAuthenticator({
@@ -182,7 +179,8 @@ export function issuer(options: IssuerOptions = {}): Issuer {
         ),
       assertions: {
         // RFC 7523 §3 item 3: the issuer identifier, or the token endpoint URL.
-        audiences: () => [config.issuer, urls().token],
+        // Read per request: the endpoints below know their URLs once mounted.
+        audiences: () => [config.issuer, endpointUrls().token],
         replayCache: config.replayCache,
         maxLifetime: config.assertionMaxLifetime,
         clockTolerance: 5,
@@ -225,7 +223,7 @@ export function issuer(options: IssuerOptions = {}): Issuer {
     storeTimeout: config.storeTimeout,
   };
 
-  app = clientEndpoint(context, {
+  const app = clientEndpoint(context, {
     name: 'token',
     parameters: ['grant_type', 'scope'],
     repeatable: ['resource'],
