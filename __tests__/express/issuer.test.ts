@@ -333,6 +333,17 @@ describe('store failures', () => {
     expect(reports[0]).not.toContain('\n');
   });
 
+  it('recovers by itself once the store answers again', async () => {
+    let down = true;
+    const { failingApp } = failing(async (id) => {
+      if (down) return new Promise(() => undefined);
+      return id === basicClient.id ? basicClient.record : undefined;
+    });
+    expectOAuthError(await request(failingApp).post('/token').auth(basicClient.id, basicClient.secret).type('form').send(CC), 503, 'temporarily_unavailable');
+    down = false;
+    await request(failingApp).post('/token').auth(basicClient.id, basicClient.secret).type('form').send(CC).expect(200);
+  });
+
   it('answers 500 server_error, reported, when the store returns a malformed record', async () => {
     const { failingApp, reports } = failing(async () => ({ client_id: 'a', client_secret_hash: 'not-a-hash' }));
     expectOAuthError(await request(failingApp).post('/token').auth('a', 'b').type('form').send(CC), 500, 'server_error');
