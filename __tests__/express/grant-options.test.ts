@@ -183,3 +183,19 @@ describe('custom claims and the policy hook', () => {
     expect(reports).toEqual([expect.stringContaining('tenant lookup failed')]);
   });
 });
+
+describe('the verified-secret cache at the token endpoint', () => {
+  it('still refuses a client disabled after its secret was cached', async () => {
+    const client = await aClient();
+    let record: ClientRecord = client.record;
+    const { app } = tokenServer([], { clients: { findClient: async (id) => (id === client.id ? record : undefined) } });
+    await post(app, client).expect(200);
+    record = { ...client.record, disabled: true };
+    expect((await post(app, client)).body.error).toBe('unauthorized_client');
+  });
+
+  it('checks its options', () => {
+    expect(() => tokenServer([], { secretCache: { ttl: 0 } })).toThrow(/secretCache.ttl/);
+    expect(() => tokenServer([], { secretCache: { tll: 5 } as never })).toThrow(/unknown option `tll`/);
+  });
+});

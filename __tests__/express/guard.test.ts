@@ -302,3 +302,21 @@ describe('options are checked when authenticate() is called', () => {
     expect(() => authenticate(options)).toThrow(message);
   });
 });
+
+describe('the verified-token cache at the guard', () => {
+  it('refuses a cached token once it expires', async () => {
+    const app = resourceServer({ secret: SECRET, issuer: ISSUER, clockTolerance: 0 });
+    const token = hs256(claims({ exp: now() + 1 }));
+    await request(app).get('/data').set('Authorization', `Bearer ${token}`).expect(200);
+    await request(app).get('/data').set('Authorization', `Bearer ${token}`).expect(200);
+    await new Promise((resolve) => setTimeout(resolve, 1100));
+    const res = await request(app).get('/data').set('Authorization', `Bearer ${token}`);
+    expect([res.status, res.body.error_description]).toEqual([401, 'The token has expired']);
+  });
+
+  it('can be turned off, and checks its options', async () => {
+    const app = resourceServer({ secret: SECRET, issuer: ISSUER, tokenCache: false });
+    await request(app).get('/data').set('Authorization', `Bearer ${hs256(claims())}`).expect(200);
+    expect(() => authenticate({ secret: SECRET, tokenCache: { maxEntries: 0 } })).toThrow(/tokenCache.maxEntries/);
+  });
+});

@@ -1,5 +1,6 @@
 // Client authentication at the token endpoint: RFC 6749 §2.3 and §3.2.1, RFC 7523 §2.2.
 
+import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import bcrypt from 'bcryptjs';
 import { hashCost, resolveClient, type Client } from './client.js';
 import { assertedClientId, JWT_BEARER, verifyClientAssertion, type AssertionRules, type ClientKeys } from './client-assertion.js';
@@ -118,6 +119,8 @@ export interface ClientAuthenticatorOptions {
   /** How private_key_jwt assertions are checked, and where clients' keys come from. */
   readonly assertions: AssertionRules;
   readonly clientKeys: ClientKeys;
+  /** Remembers secrets bcrypt accepted, as keyed digests, for `ttl` ms; off when undefined. */
+  readonly secretCache?: { readonly ttl: number; readonly maxEntries: number } | undefined;
 }
 
 /**
@@ -127,11 +130,14 @@ export interface ClientAuthenticatorOptions {
  */
 export function clientAuthenticator(options: ClientAuthenticatorOptions): (credentials: ClientCredentials, now?: number) => Promise<AuthenticatedClient> {
   const compare = options.compare ?? bcrypt.compare;
+  const verifiedSecrets = options.secretCache === undefined ? undefined : new VerifiedSecrets(options.secretCache.ttl, options.secretCache.maxEntries);
   const dummyHash = bcrypt.hash('no client has this secret', options.hashCost);
   const mismatched = new Set<string>();
 
   /** Compares against each live hash in turn; expired ones are skipped as if removed. */
   async function matchSecret(client: Client | undefined, secret: string, now: number): Promise<number | undefined> {
+    const cached = client === undefined ? undefined : verifiedSecrets?.match(client, secret, now);
+    if (cached !== undefined) return cached;
     const live = client?.secrets.filter((entry) => entry.expiresAt === undefined || entry.expiresAt > now) ?? [];
     if (live.length === 0) {
       await compare(secret, await dummyHash);
@@ -143,7 +149,11 @@ export function clientAuthenticator(options: ClientAuthenticatorOptions): (crede
         options.onCostMismatch?.(client.id, hashCost(entry.hash));
       }
       // bcrypt reads 72 bytes at most: a longer secret would match on its prefix alone.
-      if ((await compare(secret, entry.hash)) && Buffer.byteLength(secret) <= 72) return client?.secrets.indexOf(entry);
+      if ((await compare(secret, entry.hash)) && Buffer.byteLength(secret) <= 72 && client !== undefined) {
+        const index = client.secrets.indexOf(entry);
+        verifiedSecrets?.remember(client, secret, index, now);
+        return index;
+      }
     }
     return undefined;
   }
@@ -166,4 +176,46 @@ export function clientAuthenticator(options: ClientAuthenticatorOptions): (crede
     if (client === undefined || secretIndex === undefined || client.id !== credentials.clientId || client.authMethod !== credentials.method) throw invalidClient();
     return { client, secretIndex };
   };
+}
+
+/**
+ * Secrets bcrypt already accepted, kept as HMAC digests under a key made at start-up, so that a
+ * client repeating its right secret costs a hash instead of a bcrypt comparison. Only the exact
+ * secret, for the same client and the same stored hash (not expired), hits: a wrong secret misses
+ * and pays the full bcrypt cost, as an unknown client does; changing or rotating the hash, or
+ * waiting `ttl`, forgets the entry. The digests cannot be turned back into secrets.
+ */
+class VerifiedSecrets {
+  readonly #key = randomBytes(32);
+  readonly #entries = new Map<string, { readonly digest: Buffer; readonly index: number; readonly until: number }>();
+
+  constructor(
+    private readonly ttlMs: number,
+    private readonly maxEntries: number,
+  ) {}
+
+  match(client: Client, secret: string, now: number): number | undefined {
+    const entry = this.#entries.get(client.id);
+    if (entry === undefined) return undefined;
+    const stored = client.secrets[entry.index];
+    const live = stored !== undefined && (stored.expiresAt === undefined || stored.expiresAt > now);
+    if (!live || now * 1000 > entry.until) {
+      this.#entries.delete(client.id);
+      return undefined;
+    }
+    return timingSafeEqual(entry.digest, this.#digest(client.id, stored.hash, secret)) ? entry.index : undefined;
+  }
+
+  remember(client: Client, secret: string, index: number, now: number): void {
+    const stored = client.secrets[index];
+    if (stored === undefined) return;
+    this.#entries.delete(client.id);
+    if (this.#entries.size >= this.maxEntries) this.#entries.delete(this.#entries.keys().next().value as string);
+    this.#entries.set(client.id, { digest: this.#digest(client.id, stored.hash, secret), index, until: now * 1000 + this.ttlMs });
+  }
+
+  #digest(clientId: string, hash: string, secret: string): Buffer {
+    // Length-prefixed parts, so no two (id, hash, secret) triples hash alike.
+    return createHmac('sha256', this.#key).update(`${clientId.length}:${clientId}${hash.length}:${hash}`).update(secret).digest();
+  }
 }

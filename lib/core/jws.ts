@@ -11,6 +11,8 @@ export type JsonObject = { [name: string]: unknown };
 export interface VerifiedJws {
   readonly header: JsonObject;
   readonly payload: JsonObject;
+  /** The key whose signature matched. */
+  readonly key: VerificationKey;
 }
 
 /** Why a JWS was refused; the message is a constant fit for an `error_description`. */
@@ -50,10 +52,9 @@ export function verifyJws(
   const candidates = keysFor(header).filter((key) => key.alg === header.alg);
   if (candidates.length === 0) throw new JwsError('The token is not signed with an accepted key and algorithm');
   const input = `${encodedHeader}.${encodedPayload}`;
-  if (!candidates.some((key) => signatureMatches(token, input, signature, key))) {
-    throw new JwsError('The token signature is invalid');
-  }
-  return { header, payload };
+  const key = candidates.find((candidate) => signatureMatches(token, input, signature, candidate));
+  if (key === undefined) throw new JwsError('The token signature is invalid');
+  return { header, payload, key };
 }
 
 /** The decoded header of a compact JWS, unverified: only to choose keys before verifying. */

@@ -32,9 +32,15 @@ const REQUIRED_STRICT = ['sub', 'client_id', 'jti'] as const;
 
 /** Verifies a JWT access token, or throws `invalid_token` saying why (RFC 6750 §3.1). */
 export function verifyAccessToken(token: string, config: VerifierConfig, nowSeconds = Date.now() / 1000): AuthInfo {
+  return verifyAccessTokenWithKey(token, config, nowSeconds).auth;
+}
+
+/** {@link verifyAccessToken}, also saying which key verified it (for caches that must forget retired keys). */
+export function verifyAccessTokenWithKey(token: string, config: VerifierConfig, nowSeconds = Date.now() / 1000): { auth: AuthInfo; key: VerificationKey } {
   let payload: JsonObject;
+  let key: VerificationKey;
   try {
-    ({ payload } = verifyJws(token, (header) => keysFor(header, config.keys()), config.strict ? isAtJwt : isAtJwtOrJwt));
+    ({ payload, key } = verifyJws(token, (header) => keysFor(header, config.keys()), config.strict ? isAtJwt : isAtJwtOrJwt));
   } catch (cause) {
     if (cause instanceof JwsError) throw invalidToken(cause.message, cause);
     throw cause;
@@ -49,7 +55,7 @@ export function verifyAccessToken(token: string, config: VerifierConfig, nowSeco
   }
   const clientId = [payload.client_id, payload.azp, payload.sub].find((value) => typeof value === 'string' && value !== '');
   if (typeof clientId !== 'string') throw invalidToken('The token identifies no client');
-  return { clientId, scopes: scopesOf(payload), claims: payload, token };
+  return { auth: { clientId, scopes: scopesOf(payload), claims: payload, token }, key };
 }
 
 /** Keys named by the header's `kid`; failing that, keys whose `kid` we made up ourselves. */

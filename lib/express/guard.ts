@@ -6,7 +6,8 @@ import { isScopeToken } from '../core/scope.js';
 import { KeySetUnavailableError, RemoteKeySet } from '../core/remote-key-set.js';
 import { resolveVerificationKey, type VerificationKey, type VerificationKeyInput } from '../core/signing-keys.js';
 import { peekHeader } from '../core/jws.js';
-import { verifyAccessToken, type AuthInfo, type VerifierConfig } from '../core/token-verification.js';
+import { verifyAccessTokenWithKey, type AuthInfo, type VerifierConfig } from '../core/token-verification.js';
+import { VerifiedTokenCache } from '../core/token-cache.js';
 import { assertRevocationStore, type RevocationStore } from '../stores/revocation-store.js';
 import { defaultAudience, environmentDefaults } from '../env.js';
 import { mountedIssuers, type Issuer, type TrustedIssuer } from './issuer.js';
@@ -43,6 +44,11 @@ interface GuardCommonOptions {
    * at most once a minute): availability over revocation, never silently.
    */
   revocationFailure?: 'unavailable' | 'invalid_token' | 'allow';
+  /**
+   * Remembers verified tokens, so a token its client reuses is verified once: `false` turns it off.
+   * Expiry, the verifying key's trust and revocation are still checked on every request. Default: `{ maxEntries: 10000 }`.
+   */
+  tokenCache?: false | { maxEntries?: number };
   /**
    * Adds `resource_metadata="<url>"` (RFC 9728 §5.1) to every Bearer challenge: the 401s, the 400s and
    * `requireScope()`'s 403s. What `protectedResource()` returns, or the absolute URL of a metadata
@@ -89,7 +95,7 @@ export type AuthenticateOptions = GuardIssuerOptions | GuardSecretOptions | Guar
 
 const OPTION_NAMES = [
   'issuer', 'secret', 'publicKey', 'jwksUri', 'discover', 'jwksCache', 'audience', 'clockTolerance', 'strict', 'tokenLocations', 'realm',
-  'delegateErrors', 'revocations', 'storeTimeout', 'revocationFailure', 'resourceMetadata',
+  'delegateErrors', 'revocations', 'storeTimeout', 'revocationFailure', 'tokenCache', 'resourceMetadata',
 ];
 
 interface GuardConfig {
@@ -100,6 +106,7 @@ interface GuardConfig {
   readonly revocations: RevocationStore | undefined;
   readonly storeTimeout: number;
   readonly revocationFailure: 'unavailable' | 'invalid_token' | 'allow';
+  readonly tokenCache: VerifiedTokenCache | undefined;
   readonly remoteKeys: RemoteKeySet | undefined;
   readonly resourceMetadata: string | undefined;
 }
@@ -122,8 +129,7 @@ export function authenticate(options: AuthenticateOptions = {}): RequestHandler 
         // realm and resource_metadata, from which a client finds where to get a token (RFC 9728 §5.1).
         throw new OAuthError('invalid_token', 401, 'An access token is required', { 'WWW-Authenticate': challenge() });
       }
-      if (config.remoteKeys !== undefined) await remoteKeysFor(token, config.remoteKeys);
-      const auth = verifyAccessToken(token, config.verifier);
+      const auth = config.tokenCache?.get(token, config.verifier.keys(), Date.now() / 1000, config.verifier.clockTolerance) ?? (await verify(token, config));
       if (config.revocations !== undefined && (await isRevoked(config, auth))) {
         throw new OAuthError('invalid_token', 401, 'The token has been revoked');
       }
@@ -139,6 +145,14 @@ export function authenticate(options: AuthenticateOptions = {}): RequestHandler 
     }
     next();
   };
+}
+
+/** Full verification, remembered in the token cache when there is one. */
+async function verify(token: string, config: GuardConfig): Promise<AuthInfo> {
+  if (config.remoteKeys !== undefined) await remoteKeysFor(token, config.remoteKeys);
+  const { auth, key } = verifyAccessTokenWithKey(token, config.verifier);
+  config.tokenCache?.set(token, auth, key);
+  return auth;
 }
 
 /** Loads the remote keys a token needs; with none to verify against, a 503 rather than a 401. */
@@ -362,6 +376,7 @@ function resolveGuardOptions(options: AuthenticateOptions): GuardConfig {
     revocations: given.revocations ?? revocations,
     storeTimeout: positiveInteger(given.storeTimeout ?? storeTimeout ?? 5000, 'storeTimeout', 'milliseconds'),
     revocationFailure: oneOf(given.revocationFailure ?? 'unavailable', ['unavailable', 'invalid_token', 'allow'], 'revocationFailure'),
+    tokenCache: tokenCache(given.tokenCache),
     remoteKeys,
     resourceMetadata,
   };
@@ -375,6 +390,12 @@ function sameBearerMethods(resource: ProtectedResource, locations: ReadonlySet<T
       `\`tokenLocations\` (${[...locations].join(', ')}) differs from the bearer_methods_supported of \`resourceMetadata\` (${published.join(', ') || 'none'}); pass the same list to protectedResource({ bearerMethodsSupported })`,
     );
   }
+}
+
+function tokenCache(option: unknown): VerifiedTokenCache | undefined {
+  if (option === false) return undefined;
+  checkOptions(option ?? {}, ['maxEntries'], '`tokenCache`');
+  return new VerifiedTokenCache(positiveInteger((option as { maxEntries?: number } | undefined)?.maxEntries ?? 10_000, 'tokenCache.maxEntries', 'entries'));
 }
 
 function clockTolerance(value: unknown): number {

@@ -74,6 +74,12 @@ export interface IssuerOptions {
   realm?: string;
   /** bcrypt cost of the stored hashes (that of `hashSecret()`): unknown clients are compared against a dummy hash of this cost. Default: 10. */
   secretHashCost?: number;
+  /**
+   * Remembers, as keyed digests, secrets bcrypt accepted, so a client repeating its right secret
+   * within `ttl` seconds costs a hash instead of a bcrypt comparison; a wrong secret always pays
+   * bcrypt. `false` turns it off. Default: `{ ttl: 60, maxEntries: 10000 }`.
+   */
+  secretCache?: false | { ttl?: number; maxEntries?: number };
   /** Where our own failures (a store down) are reported, one line each. Default: `console.error`. */
   onInternalError?: (message: string) => void;
 }
@@ -130,6 +136,7 @@ interface IssuerConfig {
   readonly bodyLimit: number;
   readonly storeTimeout: number;
   readonly secretHashCost: number;
+  readonly secretCache: { readonly ttl: number; readonly maxEntries: number } | undefined;
   readonly failedAuthLimit: LimiterOptions | false;
   readonly addressLimit: LimiterOptions | false;
   readonly helmet: HelmetOptions | false;
@@ -146,7 +153,7 @@ interface ResolvedKeys {
 const OPTION_NAMES = [
   'clients', 'issuer', 'audience', 'signingKey', 'additionalKeys', 'revocations', 'replayCache', 'assertionMaxLifetime', 'authorizeGrant',
   'extraClaims', 'onAuditEvent', 'accessTokenTtl', 'scopesSupported',
-  'endpoints', 'jwksMaxAge', 'bodyLimit', 'storeTimeout', 'rateLimit', 'helmet', 'realm', 'secretHashCost', 'onInternalError',
+  'endpoints', 'jwksMaxAge', 'bodyLimit', 'storeTimeout', 'rateLimit', 'helmet', 'realm', 'secretHashCost', 'secretCache', 'onInternalError',
 ] as const;
 
 /** Trusted issuers by the app they are mounted in, so that `requireScope()` alone finds its keys. */
@@ -187,6 +194,7 @@ export function issuer(options: IssuerOptions = {}): Issuer {
         storeTimeout: config.storeTimeout,
       },
       clientKeys: new ClientKeys(),
+      secretCache: config.secretCache,
     }),
     audit,
     hardening: [
@@ -365,6 +373,7 @@ function resolveIssuerOptions(options: IssuerOptions): IssuerConfig {
     bodyLimit: positiveInteger(options.bodyLimit ?? 8192, 'bodyLimit', 'bytes'),
     storeTimeout: positiveInteger(options.storeTimeout ?? 5000, 'storeTimeout', 'milliseconds'),
     secretHashCost: hashCostOption(options.secretHashCost ?? DEFAULT_HASH_COST),
+    secretCache: secretCacheOption(options.secretCache),
     failedAuthLimit: rateLimits === false ? false : (rateLimits.failedAuthentication ?? {}),
     addressLimit: rateLimits === false ? false : (rateLimits.perAddress ?? {}),
     helmet: options.helmet ?? {},
@@ -395,6 +404,15 @@ function ephemeralKey(): SigningKeyInput {
     { code: 'ECC_EPHEMERAL_KEY' },
   );
   return { privateKey: generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey };
+}
+
+function secretCacheOption(option: IssuerOptions['secretCache']): IssuerConfig['secretCache'] {
+  if (option === false) return undefined;
+  checkOptions(option ?? {}, ['ttl', 'maxEntries'], '`secretCache`');
+  return {
+    ttl: positiveInteger(option?.ttl ?? 60, 'secretCache.ttl', 'seconds') * 1000,
+    maxEntries: positiveInteger(option?.maxEntries ?? 10_000, 'secretCache.maxEntries', 'entries'),
+  };
 }
 
 function hashCostOption(value: unknown): number {
