@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import bcrypt from 'bcryptjs';
 import { ConfigurationError, generateClientSecret, hashSecret, MemoryClientStore } from 'express-client-credentials';
 import { resolveClient } from '../../lib/core/client.js';
+import { bcryptImplementation, compareSecret } from '../../lib/core/bcrypt.js';
 import { aClient } from '../support/fixtures.js';
 
 describe('client records: RFC 7591 names', () => {
@@ -112,5 +113,14 @@ describe('secrets', () => {
       expect(secret).toMatch(/^[A-Za-z0-9_-]{43}$/);
       expect(Buffer.from(secret, 'base64url')).toHaveLength(32);
     }
+  });
+});
+
+describe('bcrypt comparisons', () => {
+  it('use the native bcrypt package (thread pool) when installed, on hashes bcryptjs made', async () => {
+    expect(bcryptImplementation).toBe('bcrypt'); // installed as an optional dependency with prebuilt binaries
+    const hash = await hashSecret('s3cret', 4);
+    await expect(compareSecret('s3cret', hash)).resolves.toBe(true);
+    await expect(compareSecret('wrong', hash)).resolves.toBe(false);
   });
 });

@@ -2,6 +2,7 @@
 
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import bcrypt from 'bcryptjs';
+import { compareSecret } from './bcrypt.js';
 import { hashCost, resolveClient, type Client } from './client.js';
 import { assertedClientId, JWT_BEARER, verifyClientAssertion, type AssertionRules, type ClientKeys } from './client-assertion.js';
 import { invalidClient, OAuthError } from './errors.js';
@@ -129,7 +130,7 @@ export interface ClientAuthenticatorOptions {
  * cost, made once, here, so timing does not tell unknown clients from wrong secrets.
  */
 export function clientAuthenticator(options: ClientAuthenticatorOptions): (credentials: ClientCredentials, now?: number) => Promise<AuthenticatedClient> {
-  const compare = options.compare ?? bcrypt.compare;
+  const compare = options.compare ?? compareSecret;
   const verifiedSecrets = options.secretCache === undefined ? undefined : new VerifiedSecrets(options.secretCache.ttl, options.secretCache.maxEntries);
   const dummyHash = bcrypt.hash('no client has this secret', options.hashCost);
   const mismatched = new Set<string>();
