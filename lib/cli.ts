@@ -1,16 +1,18 @@
 #!/usr/bin/env node
 // The express-client-credentials command: registers clients (RFC 7591 names) in a file or in
-// PostgreSQL, hashes secrets, makes signing keys (RFC 7517, RFC 7638) and fetches tokens (RFC 6749 §4.4).
+// PostgreSQL, by secret or by public key (RFC 7523), rotates their secrets, hashes secrets, makes
+// signing keys (RFC 7517, RFC 7638) and fetches tokens (RFC 6749 §4.4).
 
-import { generateKeyPairSync, type KeyObject } from 'node:crypto';
+import { createPublicKey, generateKeyPairSync, type JsonWebKey, type KeyObject } from 'node:crypto';
 import { closeSync, fchmodSync, fsyncSync, openSync, readFileSync, realpathSync, renameSync, statSync, unlinkSync, writeFileSync, writeSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { DEFAULT_HASH_COST, generateClientSecret, hashSecret, resolveClient, type ClientRecord } from './core/client.js';
+import { CLIENT_AUTH_METHODS, DEFAULT_HASH_COST, generateClientSecret, hashCost, hashSecret, resolveClient, type Client, type ClientRecord } from './core/client.js';
 import { tokenClient, TokenRequestError } from './client/token-client.js';
 import { ConfigurationError } from './core/errors.js';
 import { parseScope } from './core/scope.js';
-import { resolveSigningKey } from './core/signing-keys.js';
+import { publicJwkKey } from './core/remote-key-set.js';
+import { jwkThumbprint, resolveSigningKey } from './core/signing-keys.js';
 import { PostgresClientStore, postgresClientTableSql, type PostgresQueryable } from './stores/postgres-client-store.js';
 
 const PROGRAM = 'express-client-credentials';
@@ -21,6 +23,10 @@ const RSA_BITS = 3072;
 const TOKEN_TIMEOUT_MS = 10_000;
 const DATABASE_TIMEOUT_MS = 10_000;
 const BCRYPT_MAX_BYTES = 72;
+/** How long rotate-secret keeps the old secrets working, by default: a day to redeploy the client. */
+const DEFAULT_OLD_EXPIRES_IN = 86_400;
+/** Ten years: a longer roll-over is no roll-over, and expires_at stays far below 1e11 (milliseconds). */
+const MAX_OLD_EXPIRES_IN = 315_360_000;
 
 /** Where the command reads and writes; the entry point passes the process's own. */
 export interface CliIo {
@@ -77,20 +83,29 @@ const DATABASE_FLAGS: Readonly<Record<string, FlagSpec>> = {
 
 const COMMANDS: Readonly<Record<string, Command>> = {
   'create-client': {
-    summary: 'register a client: a new secret, and its record for a clients file or PostgreSQL',
-    usage: 'create-client --id ID --scope SCOPES [flags]',
+    summary: 'register a client: a new secret, or its public key, and its record for a clients file or PostgreSQL',
+    usage: 'create-client --id ID --scope SCOPES [--public-key FILE | --jwks-uri URL] [flags]',
     description: [
       'Generates a 256-bit client secret and prints it once, on stderr. Prints the client record',
       '(RFC 7591 names, the secret as a bcrypt hash of cost 10) as JSON on stdout, or adds it to',
       'the JSON list in --file, which is written atomically (a new file gets mode 0600), or inserts',
       'it into the PostgreSQL table at --database-url (made by the migrate command).',
+      'With --public-key or --jwks-uri the client authenticates with a JWT signed by its own key',
+      '(private_key_jwt, RFC 7523) instead: no secret is made, and the record holds its public keys',
+      '(jwks: each with a kid, the RFC 7638 thumbprint unless given, and use "sig") or their URL.',
     ].join('\n'),
     flags: {
       id: { type: 'string', value: 'ID', help: 'the client_id (required)' },
       scope: { type: 'string', value: 'SCOPES', help: 'space-delimited scopes the client may request (required)' },
       'default-scope': { type: 'string', value: 'SCOPES', help: 'scopes granted when a request names none (default: all of --scope)' },
       ttl: { type: 'string', value: 'SECONDS', help: "access token lifetime (default: the issuer's accessTokenTtl)" },
-      'auth-method': AUTH_METHOD_FLAG,
+      'auth-method': {
+        type: 'string',
+        value: 'METHOD',
+        help: 'client_secret_basic (HTTP Basic, the default), client_secret_post (in the body), or private_key_jwt (needs --public-key or --jwks-uri, which imply it)',
+      },
+      'public-key': { type: 'string', value: 'FILE', help: "the client's public key, no secret: a PEM public key, a JWK or a JWK Set (keygen prints one)" },
+      'jwks-uri': { type: 'string', value: 'URL', help: 'where the client publishes its JWK Set, no secret: an https URL (http only for localhost)' },
       file: { type: 'string', value: 'FILE', help: 'add the record to this clients file; refuses an id it already holds' },
       'database-url': { type: 'string', value: 'URL', help: 'add the record to PostgreSQL instead (postgres://…); refuses an id it already holds' },
       ...DATABASE_FLAGS,
@@ -98,8 +113,37 @@ const COMMANDS: Readonly<Record<string, Command>> = {
     examples: [
       `${PROGRAM} create-client --id reports --scope "read write" --default-scope read --file clients.json`,
       `${PROGRAM} create-client --id reports --scope read --database-url "$DATABASE_URL"`,
+      `${PROGRAM} keygen --alg ES256 --out svc.pem > svc.jwk.json && ${PROGRAM} create-client --id svc --scope read --public-key svc.jwk.json --file clients.json`,
     ],
     run: createClient,
+  },
+  'rotate-secret': {
+    summary: "roll a client's secret over: a new secret, the old ones kept for a while",
+    usage: 'rotate-secret --id ID (--file FILE | --database-url URL [--schema NAME] [--table NAME]) [--old-expires-in SECONDS]',
+    description: [
+      'Generates a new 256-bit secret and prints it once, on stderr; adds its bcrypt hash to the',
+      "client's client_secret_hash, and gives each old hash an expires_at --old-expires-in seconds",
+      'from now (one that expires sooner keeps its own), so the client can be redeployed with the new',
+      'secret while the old one still works. Old hashes already expired are removed. Writes the record',
+      'back to --file (atomically, keeping its mode) or to the table at --database-url, then prints it',
+      'on stdout. Refuses an unknown id and a private_key_jwt client, changing nothing.',
+    ].join('\n'),
+    flags: {
+      id: { type: 'string', value: 'ID', help: 'the client_id (required)' },
+      file: { type: 'string', value: 'FILE', help: 'the clients file that holds the client' },
+      'database-url': { type: 'string', value: 'URL', help: 'the PostgreSQL database that holds the client instead (postgres://…)' },
+      ...DATABASE_FLAGS,
+      'old-expires-in': {
+        type: 'string',
+        value: 'SECONDS',
+        help: `how long the old secrets keep working (default: ${DEFAULT_OLD_EXPIRES_IN}, a day; 0 ends them at once)`,
+      },
+    },
+    examples: [
+      `${PROGRAM} rotate-secret --id reports --file clients.json`,
+      `${PROGRAM} rotate-secret --id reports --database-url "$DATABASE_URL" --old-expires-in 3600`,
+    ],
+    run: rotateSecret,
   },
   migrate: {
     summary: 'create the PostgreSQL table of client registrations, if missing',
@@ -250,18 +294,26 @@ async function createClient(flags: Flags, io: CliIo): Promise<void> {
   const scope = requiredString(flags, 'scope');
   const defaultScope = optionalString(flags, 'default-scope');
   const ttl = flags.ttl === undefined ? undefined : integerFlag(flags, 'ttl', 1, Number.MAX_SAFE_INTEGER, 'a positive whole number of seconds');
-  const authMethod = authMethodFlag(flags);
+  const publicKeyFile = optionalString(flags, 'public-key');
+  const jwksUri = optionalString(flags, 'jwks-uri');
+  if (publicKeyFile !== undefined && jwksUri !== undefined) throw new UsageError('give --public-key or --jwks-uri, not both');
+  if (publicKeyFile === '') throw new UsageError('--public-key must not be empty');
+  const keyFlag = publicKeyFile !== undefined ? '--public-key' : jwksUri !== undefined ? '--jwks-uri' : undefined;
+  const authMethod = oneOf(flags, 'auth-method', CLIENT_AUTH_METHODS);
+  if (keyFlag !== undefined && authMethod !== undefined && authMethod !== 'private_key_jwt') {
+    throw new UsageError(`${keyFlag} registers a private_key_jwt client, which has no secret; drop --auth-method ${authMethod}`);
+  }
+  if (keyFlag === undefined && authMethod === 'private_key_jwt') throw new UsageError('--auth-method private_key_jwt needs --public-key FILE or --jwks-uri URL');
+  const uri = jwksUri === undefined ? undefined : jwksUriFlag(jwksUri);
   if (parseScope(scope)?.length === 0) throw new UsageError('--scope must name at least one scope');
-  const record = (hash: string): ClientRecord => ({
-    client_id: id,
-    client_secret_hash: hash,
+  const fields = {
     scope,
     ...(defaultScope === undefined ? {} : { default_scope: defaultScope }),
     ...(ttl === undefined ? {} : { access_token_ttl: ttl }),
-    token_endpoint_auth_method: authMethod,
-  });
+  };
   try {
-    resolveClient(record(PLACEHOLDER_HASH));
+    // The fields the flags set, checked before anything is read, hashed or stored; the keys are checked as they are read.
+    resolveClient({ client_id: id, client_secret_hash: PLACEHOLDER_HASH, ...fields });
   } catch (error: unknown) {
     if (!(error instanceof ConfigurationError)) throw error;
     throw new UsageError(error.message.replace(/`(\w+)`/g, (quoted, field: string) => FLAG_OF_FIELD[field] ?? quoted));
@@ -270,13 +322,28 @@ async function createClient(flags: Flags, io: CliIo): Promise<void> {
   const databaseUrl = optionalString(flags, 'database-url');
   if (file !== undefined && databaseUrl !== undefined) throw new UsageError('give --file or --database-url, not both');
   if (databaseUrl === undefined && (flags.schema !== undefined || flags.table !== undefined)) throw new UsageError('--schema and --table go with --database-url');
-  if (databaseUrl !== undefined) {
-    const table = tableOptions(flags);
+  const table = databaseUrl === undefined ? undefined : tableOptions(flags);
+
+  const keys = publicKeyFile === undefined ? undefined : { jwks: { keys: readPublicKeys(publicKeyFile) } };
+  const make = async (): Promise<{ record: ClientRecord; secret?: string }> => {
+    const publicKeys = keys ?? (uri === undefined ? undefined : { jwks_uri: uri });
+    if (publicKeys !== undefined) return { record: { client_id: id, ...fields, token_endpoint_auth_method: 'private_key_jwt', ...publicKeys } };
+    const secret = generateClientSecret();
+    const record: ClientRecord = {
+      client_id: id,
+      client_secret_hash: await hashSecret(secret, DEFAULT_HASH_COST),
+      ...fields,
+      token_endpoint_auth_method: authMethod ?? 'client_secret_basic',
+    };
+    return { record, secret };
+  };
+
+  if (databaseUrl !== undefined && table !== undefined) {
     await withDatabase(databaseUrl, async (db) => {
       const store = new PostgresClientStore(db, { ...table, cacheTtl: 0 });
       // Checked before a secret is made, as for a file; the insert refuses a race all the same.
       if ((await store.findClient(id)) !== undefined) throw new Failure(`client '${id}' is already in the database; nothing was changed`);
-      await register(io, record, (created) => store.addClient(created));
+      await register(io, make, (created) => store.addClient(created));
     });
     io.err(`Added client '${id}' to the table ${tableName(table)}.\n`);
     return;
@@ -285,7 +352,7 @@ async function createClient(flags: Flags, io: CliIo): Promise<void> {
   if (clients?.list.some((entry) => isRecord(entry) && entry.client_id === id)) {
     throw new Failure(`client '${id}' is already in ${file}; the file was left unchanged`);
   }
-  await register(io, record, async (created) => {
+  await register(io, make, async (created) => {
     if (clients === undefined) return;
     clients.list.push(created);
     writeAtomically(clients.path, `${JSON.stringify(clients.document, null, 2)}\n`, clients.mode);
@@ -293,16 +360,198 @@ async function createClient(flags: Flags, io: CliIo): Promise<void> {
   if (file !== undefined) io.err(`Added client '${id}' to ${file}.\n`);
 }
 
-/** Makes the secret and its record, has `store` keep the record, and only then shows the secret. */
-async function register(io: CliIo, record: (hash: string) => ClientRecord, store: (created: ClientRecord) => Promise<void>): Promise<void> {
-  const secret = generateClientSecret();
-  const created = record(await hashSecret(secret, DEFAULT_HASH_COST));
+/** Makes the record (and its secret, if any), has `store` keep it, prints it, and only then shows the secret. */
+async function register(io: CliIo, make: () => Promise<{ record: ClientRecord; secret?: string }>, store: (created: ClientRecord) => Promise<void>): Promise<void> {
+  const { record: created, secret } = await make();
   resolveClient(created);
   await store(created);
   io.out(`${JSON.stringify(created, null, 2)}\n`);
   // Only now, once the record is safely stored: a secret whose hash was lost would be useless.
+  if (secret !== undefined) showSecret(io, secret);
+}
+
+function showSecret(io: CliIo, secret: string): void {
   io.err(`client_secret: ${secret}\n`);
   io.err('This secret will not be shown again: give it to the client now; only its hash is kept.\n');
+}
+
+/** RFC 7591 §2 `jwks_uri`: https, so that no one on the path can swap the keys; http only on this machine. */
+function jwksUriFlag(value: string): string {
+  const url = URL.canParse(value) ? new URL(value) : undefined;
+  const secure = url !== undefined && (url.protocol === 'https:' || (url.protocol === 'http:' && isLoopback(url.hostname)));
+  if (url === undefined || !secure || url.hash !== '' || url.username !== '' || url.password !== '') {
+    throw new UsageError('--jwks-uri must be an absolute https URL without credentials or a fragment (http only for localhost, 127.0.0.1 or [::1])');
+  }
+  return url.href;
+}
+
+/** The members that make a JWK private (RFC 7518 §6.2.2, §6.3.2) or symmetric (§6.4.1). */
+const PRIVATE_JWK_MEMBERS = ['d', 'p', 'q', 'dp', 'dq', 'qi', 'oth', 'k'] as const;
+const NOT_A_KEY = 'is not a PEM public key, a JWK or a JWK Set';
+
+/**
+ * The public keys in a PEM file, a JWK or a JWK Set, as registered in `jwks`: each checked as the
+ * issuer will use it, its public members only, with a kid (kept, or the RFC 7638 thumbprint),
+ * `use: "sig"`, and its `alg` if it named one. Anything private, or unusable, is refused.
+ */
+function readPublicKeys(file: string): JsonWebKey[] {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8').trim();
+  } catch (error: unknown) {
+    throw new Failure(`cannot read ${file}: ${errorCode(error) ?? 'unknown error'}`);
+  }
+  let jwks: unknown[];
+  if (text.startsWith('-----BEGIN ')) {
+    jwks = [pemJwk(text, file)];
+  } else {
+    let document: unknown;
+    try {
+      document = JSON.parse(text);
+    } catch {
+      throw new Failure(`${file} ${NOT_A_KEY}`);
+    }
+    if (isRecord(document) && Array.isArray(document.keys)) jwks = document.keys as unknown[];
+    else if (isRecord(document) && typeof document.kty === 'string') jwks = [document];
+    else throw new Failure(`${file} ${NOT_A_KEY}`);
+    if (jwks.length === 0) throw new Failure(`the JWK Set in ${file} has no keys`);
+  }
+  const kids = new Set<string>();
+  return jwks.map((jwk, index) => {
+    const which = jwks.length === 1 ? `the key in ${file}` : `key ${index + 1} of ${file}`;
+    if (!isRecord(jwk)) throw new Failure(`${which} is not a JWK (a JSON object)`);
+    const secret = PRIVATE_JWK_MEMBERS.filter((name) => name in jwk);
+    if (secret.length > 0) {
+      // Its values are never printed.
+      throw new Failure(`${which} is private (it has ${secret.map((name) => `"${name}"`).join(', ')}): register only the public key, as keygen prints it`);
+    }
+    const key = publicJwkKey(jwk);
+    if (key === undefined) {
+      throw new Failure(`${which} is not a public signing key the issuer can use: RSA of 2048 bits or more, EC P-256 or Ed25519, with an alg that fits it, and "use" (if any) "sig"`);
+    }
+    // The kid as the issuer reads it: the JWK's own, or the RFC 7638 thumbprint of the key.
+    const kid = typeof jwk.kid === 'string' ? jwk.kid : jwkThumbprint(key.key);
+    if (kids.has(kid)) throw new Failure(`${file} holds two keys with kid '${kid}'`);
+    kids.add(kid);
+    // Exported again from the key: its public members only, whatever else the JWK carried.
+    return { ...key.key.export({ format: 'jwk' }), kid, ...(typeof jwk.alg === 'string' ? { alg: jwk.alg } : {}), use: 'sig' };
+  });
+}
+
+/** One public key in PEM (SPKI, PKCS#1 or an X.509 certificate), as a JWK. */
+function pemJwk(pem: string, file: string): JsonWebKey {
+  // createPublicKey would take a private key too, and quietly derive its public half.
+  if (/-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----/.test(pem)) {
+    throw new Failure(`${file} holds a private key: register only the public key (keygen --out prints it as a JWK)`);
+  }
+  if ((pem.match(/-----BEGIN /g) ?? []).length > 1) throw new Failure(`${file} holds more than one PEM block: give one public key, or a JWK Set`);
+  try {
+    return createPublicKey(pem).export({ format: 'jwk' });
+  } catch {
+    throw new Failure(`${file} ${NOT_A_KEY}`);
+  }
+}
+
+// rotate-secret ---------------------------------------------------------------------------------
+
+async function rotateSecret(flags: Flags, io: CliIo): Promise<void> {
+  const id = requiredString(flags, 'id');
+  const oldExpiresIn =
+    flags['old-expires-in'] === undefined
+      ? DEFAULT_OLD_EXPIRES_IN
+      : integerFlag(flags, 'old-expires-in', 0, MAX_OLD_EXPIRES_IN, `a whole number of seconds from 0 to ${MAX_OLD_EXPIRES_IN} (ten years)`);
+  const file = optionalString(flags, 'file');
+  const databaseUrl = optionalString(flags, 'database-url');
+  if (file !== undefined && databaseUrl !== undefined) throw new UsageError('give --file or --database-url, not both');
+  if (file === undefined && databaseUrl === undefined) throw new UsageError('give --file or --database-url: where the client is');
+  if (databaseUrl === undefined && (flags.schema !== undefined || flags.table !== undefined)) throw new UsageError('--schema and --table go with --database-url');
+
+  if (databaseUrl !== undefined) {
+    const table = tableOptions(flags);
+    const nothing = 'nothing was changed';
+    await withDatabase(databaseUrl, async (db) => {
+      const store = new PostgresClientStore(db, { ...table, cacheTtl: 0 });
+      // One transaction, and one rotation of a client at a time: two at once would each drop the other's new hash.
+      await db.query('begin');
+      await db.query("select pg_advisory_xact_lock(hashtext('express-client-credentials rotate-secret'), hashtext($1))", [id]);
+      const current = await store.findClient(id);
+      if (current === undefined) throw new Failure(`client '${id}' is not in the database; ${nothing}`);
+      const rotation = await rotate(current, id, nothing, oldExpiresIn);
+      await store.updateClient(rotation.record);
+      await db.query('commit');
+      reportRotation(io, rotation, `the table ${tableName(table)}`);
+    });
+    return;
+  }
+  const path = file as string;
+  const nothing = 'the file was left unchanged';
+  const clients = readClientsFile(path);
+  const indexes = clients.list.flatMap((entry, index) => (isRecord(entry) && entry.client_id === id ? [index] : []));
+  if (indexes.length === 0) throw new Failure(`client '${id}' is not in ${path}; ${nothing}`);
+  if (indexes.length > 1) throw new Failure(`${path} holds client '${id}' more than once; ${nothing}`);
+  const index = indexes[0] as number;
+  const rotation = await rotate(clients.list[index], id, nothing, oldExpiresIn);
+  clients.list[index] = rotation.record;
+  writeAtomically(clients.path, `${JSON.stringify(clients.document, null, 2)}\n`, clients.mode);
+  reportRotation(io, rotation, path);
+}
+
+interface Rotation {
+  readonly record: ClientRecord;
+  readonly secret: string;
+  /** Old hashes left, each expiring. */
+  readonly kept: readonly { readonly expires_at: number }[];
+}
+
+/**
+ * The record with a new secret's hash last, each live old hash expiring `oldExpiresIn` seconds from
+ * now at the latest, and the expired ones gone. The new hash has the cost of the newest old one,
+ * which is what the issuer's secretHashCost was set to.
+ */
+async function rotate(current: unknown, id: string, nothing: string, oldExpiresIn: number): Promise<Rotation> {
+  let client: Client;
+  try {
+    client = resolveClient(current);
+  } catch (error: unknown) {
+    if (!(error instanceof ConfigurationError)) throw error;
+    throw new Failure(`the record of client '${id}' is not valid: ${error.message.replace(/"/g, "'")}; ${nothing}`);
+  }
+  if (client.authMethod === 'private_key_jwt') {
+    throw new Failure(`client '${id}' authenticates with private_key_jwt and has no secret to rotate; ${nothing}`);
+  }
+  const record = current as ClientRecord;
+  const secret = generateClientSecret();
+  const newest = client.secrets.at(-1);
+  const hash = await hashSecret(secret, newest === undefined ? DEFAULT_HASH_COST : hashCost(newest.hash));
+  // Read the clock after hashing, so the old secrets get all of their time.
+  const now = Date.now() / 1000;
+  const until = Math.ceil(now) + oldExpiresIn;
+  const entries = typeof record.client_secret_hash === 'string' ? [record.client_secret_hash] : [...(record.client_secret_hash ?? [])];
+  // resolveClient made one secret of each entry, in order.
+  const kept = oldExpiresIn === 0
+    ? []
+    : client.secrets.flatMap((entry, i) => {
+        if (entry.expiresAt !== undefined && entry.expiresAt <= now) return [];
+        const original: unknown = entries[i];
+        const expires_at = Math.min(entry.expiresAt ?? until, until);
+        return [isRecord(original) ? { ...original, hash: entry.hash, expires_at } : { hash: entry.hash, expires_at }];
+      });
+  const rotated: ClientRecord = { ...record, client_secret_hash: [...kept, hash] };
+  resolveClient(rotated);
+  return { record: rotated, secret, kept };
+}
+
+function reportRotation(io: CliIo, rotation: Rotation, where: string): void {
+  io.out(`${JSON.stringify(rotation.record, null, 2)}\n`);
+  showSecret(io, rotation.secret);
+  const id = rotation.record.client_id;
+  if (rotation.kept.length === 0) {
+    io.err(`Rotated the secret of client '${id}' in ${where}; no old secret works any more.\n`);
+    return;
+  }
+  const last = new Date(Math.max(...rotation.kept.map((entry) => entry.expires_at)) * 1000).toISOString();
+  const old = rotation.kept.length === 1 ? 'the old secret works' : `its ${rotation.kept.length} old secrets work`;
+  io.err(`Rotated the secret of client '${id}' in ${where}; ${old} until ${last}: give the client the new one before then.\n`);
 }
 
 interface ClientsFile {

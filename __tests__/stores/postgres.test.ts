@@ -125,6 +125,47 @@ describeWithPostgres('PostgresClientStore', () => {
     });
   });
 
+  describe('updateClient()', () => {
+    const row = async (table: number, clientId: string) =>
+      (await db.pool.query(`select record, updated_at > created_at as bumped from "${db.schema}"."clients_${table}" where client_id = $1`, [clientId])).rows[0] as
+        | { record: ClientRecord; bumped: boolean }
+        | undefined;
+
+    it('replaces the record, sets updated_at, and forgets the cached copy at once', async () => {
+      const store = await freshStore({ cacheTtl: 60_000 });
+      const { record } = await aClient({ scope: 'read' });
+      await store.addClient(record);
+      expect(await store.findClient(record.client_id)).toEqual(record); // now cached for a minute
+      expect((await row(tables, record.client_id))?.bumped).toBe(false);
+      const rolled = (await aClient({ client_id: record.client_id })).record.client_secret_hash as string;
+      const updated: ClientRecord = { ...record, client_secret_hash: [{ hash: record.client_secret_hash as string, expires_at: 1_900_000_000 }, rolled], scope: 'read write' };
+      await store.updateClient(updated);
+      expect(await store.findClient(record.client_id)).toEqual(updated);
+      expect(await row(tables, record.client_id)).toEqual({ record: updated, bumped: true });
+    });
+
+    it('refuses an id that is not registered, adding nothing', async () => {
+      const store = await freshStore();
+      const { record } = await aClient();
+      await expect(store.updateClient(record)).rejects.toThrow(new ConfigurationError(`client "${record.client_id}" is not registered`));
+      expect((await db.pool.query(`select count(*)::int as n from "${db.schema}"."clients_${tables}"`)).rows[0]).toEqual({ n: 0 });
+    });
+
+    it.each([
+      ['a record without a bcrypt hash', { client_secret_hash: 'plain' }, /bcrypt/],
+      ['a private_key_jwt record without keys', { token_endpoint_auth_method: 'private_key_jwt', client_secret_hash: undefined }, /jwks/],
+      ['a plaintext client_secret', { client_secret: 'hunter2' }, /plaintext client_secret/],
+    ])('refuses %s with a ConfigurationError, leaving the row as it was', async (_, fields, message) => {
+      const store = await freshStore();
+      const { record } = await aClient();
+      await store.addClient(record);
+      const bad = JSON.parse(JSON.stringify({ ...record, ...fields })) as ClientRecord;
+      await expect(store.updateClient(bad)).rejects.toThrow(ConfigurationError);
+      await expect(store.updateClient(bad)).rejects.toThrow(message);
+      expect((await row(tables, record.client_id))?.record).toEqual(record);
+    });
+  });
+
   describe('the in-process cache', () => {
     const update = (table: number, clientId: string, fields: object) =>
       db.pool.query(`update "${db.schema}"."clients_${table}" set record = record || $2::jsonb, updated_at = now() where client_id = $1`, [clientId, JSON.stringify(fields)]);

@@ -109,6 +109,29 @@ export class PostgresClientStore implements ClientStore {
     this.invalidate(client.id);
   }
 
+  /**
+   * Replaces the record of a registered client (a secret rolled over, a scope added), validated as
+   * the issuer would; refuses an unknown id and a record with a plaintext `client_secret`. Sets
+   * `updated_at`, and forgets this process's cached copy; other instances see it within `cacheTtl`.
+   * @example await clients.updateClient({ ...record, disabled: true });
+   */
+  async updateClient(record: ClientRecord): Promise<void> {
+    const client = resolveClient(record);
+    if ('client_secret' in record) {
+      throw new ConfigurationError(`client ${JSON.stringify(client.id)} has a plaintext client_secret field: store only client_secret_hash`);
+    }
+    try {
+      const { rows } = await this.#db.query(
+        `update ${this.#qualified()} set record = $2::jsonb, updated_at = now() where client_id = $1 returning client_id`,
+        [client.id, JSON.stringify(record)],
+      );
+      if (rows.length === 0) throw new ConfigurationError(`client ${JSON.stringify(client.id)} is not registered`);
+    } finally {
+      // Even when the update failed midway: the next lookup reads what the table really holds.
+      this.invalidate(client.id);
+    }
+  }
+
   /** Forgets the cached record of one client, or of all: the next lookup reads the table. */
   invalidate(clientId?: string): void {
     this.#generation += 1;
