@@ -4,6 +4,7 @@ import { randomBytes } from 'node:crypto';
 import bcrypt from 'bcryptjs';
 import { ConfigurationError } from './errors.js';
 import { parseScope } from './scope.js';
+import { MAX_TOKEN_LIFETIME } from './token-verification.js';
 
 /** How a client authenticates at the token endpoint (RFC 7591 §2, RFC 7523 §2.2). */
 export type ClientAuthMethod = 'client_secret_basic' | 'client_secret_post' | 'private_key_jwt';
@@ -91,8 +92,8 @@ export function resolveClient(record: unknown): Client {
     throw new ConfigurationError(`${where}: \`audience\` must be a string or a list of strings`);
   }
   const ttl = r.access_token_ttl;
-  if (ttl !== undefined && !(Number.isSafeInteger(ttl) && (ttl as number) > 0)) {
-    throw new ConfigurationError(`${where}: \`access_token_ttl\` must be a positive whole number of seconds`);
+  if (ttl !== undefined && !(Number.isSafeInteger(ttl) && (ttl as number) > 0 && (ttl as number) <= MAX_TOKEN_LIFETIME)) {
+    throw new ConfigurationError(`${where}: \`access_token_ttl\` must be a whole number of seconds from 1 to ${MAX_TOKEN_LIFETIME} (a day)`);
   }
   for (const flag of ['disabled', 'can_introspect']) {
     if (r[flag] !== undefined && typeof r[flag] !== 'boolean') throw new ConfigurationError(`${where}: \`${flag}\` must be true or false`);

@@ -26,7 +26,12 @@ export interface VerifierConfig {
   readonly clockTolerance: number;
   /** RFC 9068 profile: `typ` `at+jwt` and every required claim. */
   readonly strict: boolean;
+  /** Seconds a token may still have to live (`exp` - now): longer ones break policy. Default: {@link MAX_TOKEN_LIFETIME}. */
+  readonly maxLifetime?: number;
 }
+
+/** One day: the longest access token lifetime issued or accepted by default (RFC 9700 §2.2: short-lived tokens). */
+export const MAX_TOKEN_LIFETIME = 86_400;
 
 const REQUIRED_STRICT = ['sub', 'client_id', 'jti'] as const;
 
@@ -47,6 +52,8 @@ export function verifyAccessTokenWithKey(token: string, config: VerifierConfig, 
   }
   checkTimes(payload, config, nowSeconds);
   if (payload.iss !== config.issuer) throw invalidToken('The token issuer is not trusted');
+  // RFC 9068 §2.2: `aud` is required, a string or a list of strings, even where any audience is fine.
+  if (!isAudience(payload.aud)) throw invalidToken('The token audience is not this resource');
   if (config.audiences !== undefined && !audienceMatches(payload.aud, config.audiences)) throw invalidToken('The token audience is not this resource');
   if (config.strict) {
     for (const claim of REQUIRED_STRICT) {
@@ -81,10 +88,15 @@ function checkTimes(payload: JsonObject, config: VerifierConfig, now: number): v
   if (nbf !== undefined && (!isNumericDate(nbf) || nbf > now + tolerance)) throw invalidToken('The token is not valid yet');
   if (iat === undefined ? config.strict : !isNumericDate(iat)) throw invalidToken('The token has no valid iat claim');
   if (isNumericDate(iat) && iat > now + tolerance) throw invalidToken('The token was issued in the future');
+  if (exp - now > (config.maxLifetime ?? MAX_TOKEN_LIFETIME) + tolerance) throw invalidToken('The token lifetime exceeds the policy');
 }
 
 function isNumericDate(value: unknown): value is number {
   return typeof value === 'number' && Number.isFinite(value);
+}
+
+function isAudience(aud: unknown): boolean {
+  return typeof aud === 'string' || (Array.isArray(aud) && aud.length > 0 && aud.every((value) => typeof value === 'string'));
 }
 
 function audienceMatches(aud: unknown, audiences: readonly string[]): boolean {

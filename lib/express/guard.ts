@@ -6,7 +6,7 @@ import { isScopeToken } from '../core/scope.js';
 import { KeySetUnavailableError, RemoteKeySet } from '../core/remote-key-set.js';
 import { resolveVerificationKey, type VerificationKey, type VerificationKeyInput } from '../core/signing-keys.js';
 import { peekHeader } from '../core/jws.js';
-import { verifyAccessTokenWithKey, type AuthInfo, type VerifierConfig } from '../core/token-verification.js';
+import { MAX_TOKEN_LIFETIME, verifyAccessTokenWithKey, type AuthInfo, type VerifierConfig } from '../core/token-verification.js';
 import { VerifiedTokenCache } from '../core/token-cache.js';
 import { assertRevocationStore, type RevocationStore } from '../stores/revocation-store.js';
 import { defaultAudience, environmentDefaults } from '../env.js';
@@ -28,6 +28,8 @@ interface GuardCommonOptions {
   clockTolerance?: number;
   /** RFC 9068 profile: `typ: at+jwt` and `sub`, `client_id`, `jti`, `iat` required. `false` also accepts `typ: JWT` from legacy issuers. Default: true. */
   strict?: boolean;
+  /** Seconds a token may still have to live (`exp` - now); longer-lived tokens break policy and are refused. Default: 86400. */
+  maxTokenLifetime?: number;
   /** Where the token may be sent. Default: `['header']`. */
   tokenLocations?: readonly TokenLocation[];
   /** The `realm` of the `WWW-Authenticate: Bearer` challenge. Default: the first audience. */
@@ -94,7 +96,7 @@ export interface GuardEnvironmentOptions extends GuardCommonOptions {
 export type AuthenticateOptions = GuardIssuerOptions | GuardSecretOptions | GuardPublicKeyOptions | GuardRemoteOptions | GuardEnvironmentOptions;
 
 const OPTION_NAMES = [
-  'issuer', 'secret', 'publicKey', 'jwksUri', 'discover', 'jwksCache', 'audience', 'clockTolerance', 'strict', 'tokenLocations', 'realm',
+  'issuer', 'secret', 'publicKey', 'jwksUri', 'discover', 'jwksCache', 'audience', 'clockTolerance', 'strict', 'maxTokenLifetime', 'tokenLocations', 'realm',
   'delegateErrors', 'revocations', 'storeTimeout', 'revocationFailure', 'tokenCache', 'resourceMetadata',
 ];
 
@@ -369,6 +371,7 @@ function resolveGuardOptions(options: AuthenticateOptions): GuardConfig {
       keys,
       clockTolerance: clockTolerance(given.clockTolerance ?? 5),
       strict: boolean(given.strict ?? true, 'strict'),
+      maxLifetime: positiveInteger(given.maxTokenLifetime ?? MAX_TOKEN_LIFETIME, 'maxTokenLifetime', 'seconds'),
     },
     locations,
     realm,

@@ -13,6 +13,7 @@ import { authorizationServerMetadata, jsonWebKeySet, metadataPath, type Endpoint
 import { resolveSigningKey, type SigningKey, type SigningKeyInput, type VerificationKey } from '../core/signing-keys.js';
 import { introspectToken, requireTokenParameter, revokeToken, type OwnTokens } from '../core/token-introspection.js';
 import { checkGrantType, issueAccessToken, type GrantContext, type IssuanceConfig } from '../core/token-issuance.js';
+import { MAX_TOKEN_LIFETIME } from '../core/token-verification.js';
 import { storeCall } from '../core/store-call.js';
 import { defaultAudience, environmentDefaults } from '../env.js';
 import { assertClientStore, type ClientStore } from '../stores/client-store.js';
@@ -365,7 +366,7 @@ function resolveIssuerOptions(options: IssuerOptions): IssuerConfig {
     onAuditEvent: options.onAuditEvent,
     issuer: issuerId,
     audience: nonEmpty(options.audience ?? env.audience ?? defaultAudience(issuerId), 'audience'),
-    accessTokenTtl: positiveInteger(options.accessTokenTtl ?? 600, 'accessTokenTtl', 'seconds'),
+    accessTokenTtl: atMost(positiveInteger(options.accessTokenTtl ?? 600, 'accessTokenTtl', 'seconds'), MAX_TOKEN_LIFETIME, 'accessTokenTtl'),
     keys: resolveKeys(options.signingKey ?? env.signingKey ?? ephemeralKey(), options.additionalKeys),
     scopesSupported: options.scopesSupported ?? (store instanceof MemoryClientStore ? store.scopes() : undefined),
     endpoints: resolveEndpoints(options.endpoints ?? {}),
@@ -413,6 +414,11 @@ function secretCacheOption(option: IssuerOptions['secretCache']): IssuerConfig['
     ttl: positiveInteger(option?.ttl ?? 60, 'secretCache.ttl', 'seconds') * 1000,
     maxEntries: positiveInteger(option?.maxEntries ?? 10_000, 'secretCache.maxEntries', 'entries'),
   };
+}
+
+function atMost(value: number, max: number, option: string): number {
+  if (value > max) throw new ConfigurationError(`\`${option}\` must be at most ${max} seconds (a day): guards refuse longer-lived tokens`);
+  return value;
 }
 
 function hashCostOption(value: unknown): number {
