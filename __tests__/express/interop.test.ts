@@ -315,30 +315,40 @@ describe('interoperability: express-oauth2-jwt-bearer protects a separate resour
   });
 });
 
+/** The example server on a loopback port, configured by the environment as `npm start` is; `stop()` restores it. */
+async function startExample(clientsFile: string | undefined): Promise<{ example: Listening; demo: { id: string; secret: string } | undefined; stop: () => Promise<void> }> {
+  const saved = { OAUTH_ISSUER: process.env.OAUTH_ISSUER, OAUTH_CLIENTS_FILE: process.env.OAUTH_CLIENTS_FILE };
+  const example = await listenOnLoopback();
+  process.env.OAUTH_ISSUER = example.url;
+  if (clientsFile === undefined) delete process.env.OAUTH_CLIENTS_FILE;
+  else process.env.OAUTH_CLIENTS_FILE = clientsFile;
+  const emitWarning = jest.spyOn(process, 'emitWarning').mockImplementation(() => undefined); // the ephemeral-key warning
+  try {
+    const { app, demoClient } = await createExampleServer();
+    example.server.on('request', app);
+    return {
+      example,
+      demo: demoClient,
+      stop: async () => {
+        for (const [name, value] of Object.entries(saved)) value === undefined ? delete process.env[name] : (process.env[name] = value);
+        await close(example);
+      },
+    };
+  } finally {
+    emitWarning.mockRestore();
+  }
+}
+
 describe('interoperability: openid-client v6 introspects and revokes at the example server (RFC 7662, RFC 7009)', () => {
   let example: Listening | undefined;
   let demo: { id: string; secret: string } | undefined;
-  const saved = { OAUTH_ISSUER: process.env.OAUTH_ISSUER, OAUTH_CLIENTS_FILE: process.env.OAUTH_CLIENTS_FILE };
+  let stop = async (): Promise<void> => undefined;
 
   beforeAll(async () => {
-    const listening = await listenOnLoopback();
-    process.env.OAUTH_ISSUER = listening.url;
-    delete process.env.OAUTH_CLIENTS_FILE;
-    const emitWarning = jest.spyOn(process, 'emitWarning').mockImplementation(() => undefined); // the ephemeral-key warning
-    try {
-      const { app, demoClient } = await createExampleServer();
-      listening.server.on('request', app);
-      demo = demoClient;
-    } finally {
-      emitWarning.mockRestore();
-    }
-    example = listening;
+    ({ example, demo, stop } = await startExample(undefined));
   });
 
-  afterAll(async () => {
-    for (const [name, value] of Object.entries(saved)) value === undefined ? delete process.env[name] : (process.env[name] = value);
-    await close(example);
-  });
+  afterAll(() => stop());
 
   it('sees the token active, revokes it, then sees it inactive; the API refuses it', async () => {
     if (example === undefined || demo === undefined) throw new Error('the example server did not start');
@@ -359,31 +369,19 @@ describe('interoperability: openid-client v6 introspects and revokes at the exam
 
 describe('interoperability: openid-client v6 authenticates with PrivateKeyJwt at the example server (RFC 7523)', () => {
   let example: Listening | undefined;
-  const saved = { OAUTH_ISSUER: process.env.OAUTH_ISSUER, OAUTH_CLIENTS_FILE: process.env.OAUTH_CLIENTS_FILE };
+  let stop = async (): Promise<void> => undefined;
   const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
   const privateJwk = { ...privateKey.export({ format: 'jwk' }), kid: 'svc-key-1', alg: 'ES256' };
   const { d: _private, ...publicJwk } = privateJwk;
 
   beforeAll(async () => {
-    const listening = await listenOnLoopback();
     const file = path.join(mkdtempSync(path.join(tmpdir(), 'ecc-pkjwt-')), 'clients.json');
     // The example server's clients file takes private_key_jwt records as they are.
     writeFileSync(file, JSON.stringify([{ client_id: 'svc-keys', token_endpoint_auth_method: 'private_key_jwt', jwks: { keys: [{ ...publicJwk, use: 'sig' }] }, scope: 'read' }]));
-    process.env.OAUTH_ISSUER = listening.url;
-    process.env.OAUTH_CLIENTS_FILE = file;
-    const emitWarning = jest.spyOn(process, 'emitWarning').mockImplementation(() => undefined); // the ephemeral-key warning
-    try {
-      listening.server.on('request', (await createExampleServer()).app);
-    } finally {
-      emitWarning.mockRestore();
-    }
-    example = listening;
+    ({ example, stop } = await startExample(file));
   });
 
-  afterAll(async () => {
-    for (const [name, value] of Object.entries(saved)) value === undefined ? delete process.env[name] : (process.env[name] = value);
-    await close(example);
-  });
+  afterAll(() => stop());
 
   it('gets a token the API accepts', async () => {
     if (example === undefined) throw new Error('the example server did not start');
