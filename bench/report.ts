@@ -35,6 +35,8 @@ export interface MemoryOutcome {
   readonly load: readonly LoadResult[];
   readonly notes: readonly string[];
   readonly error?: string;
+  /** Cores other processes used meanwhile. */
+  readonly foreignCores?: number | undefined;
 }
 
 export interface BurstOutcome {
@@ -44,6 +46,8 @@ export interface BurstOutcome {
   readonly burst?: LoadResult;
   readonly notes: readonly string[];
   readonly error?: string;
+  /** Cores other processes used during the burst. */
+  readonly foreignCores?: number | undefined;
 }
 
 export interface Report {
@@ -96,6 +100,7 @@ const range = (values: readonly number[], format: (v: number) => string): string
 const ratio = (values: readonly number[]): string =>
   values.length === 0 ? '–' : values.length === 1 ? fixed(values[0]!, 2) : `${fixed(median(values), 2)} (${fixed(min(values), 2)}–${fixed(max(values), 2)})`;
 const count = (n: number): string => n.toLocaleString('en-US');
+const samples = (p: ProbeResult): string => `${p.samples}${p.failures > 0 ? ` (${p.failures} failed)` : ''}`;
 const mib = (bytes: number): string => `${(bytes / 2 ** 20).toFixed(1)} MiB`;
 
 function resultsTable(report: Report): string {
@@ -275,7 +280,13 @@ export function report(report: Report): { markdown: string; table: string } {
       lines.push('| After requests | RSS | V8 heap used |', '|---:|---:|---:|');
       for (const a of memory.after) lines.push(`| ${count(a.requests)} | ${mib(a.rss)} | ${mib(a.heapUsed)} |`);
       lines.push('');
-      if (memory.load.length > 0) lines.push(`Load: ${memory.load.map((l) => `${l.rps.toFixed(0)} req/s`).join(', then ')}.`, '');
+      if (memory.load.length > 0) {
+        lines.push(
+          `Load: ${memory.load.map((l) => `${l.rps.toFixed(0)} req/s`).join(', then ')}` +
+            `${memory.foreignCores === undefined ? '' : `; other processes used ${fixed(memory.foreignCores, 2)} cores meanwhile`}.`,
+          '',
+        );
+      }
     }
     if (memory.error !== undefined) lines.push(`Failed: ${memory.error}`, '');
   }
@@ -290,17 +301,21 @@ export function report(report: Report): { markdown: string; table: string } {
         'The server process is pinned as in the other runs, so its thread pool shares the core with its event loop.',
       '',
     );
-    lines.push('| bcrypt | Guarded route | p50 ms | p99 ms | max ms | samples | p99 ÷ idle p99 | token requests | their p50 ms |', '|---|---|---:|---:|---:|---:|---:|---|---:|');
+    lines.push(
+      '| bcrypt | Guarded route | p50 ms | p99 ms | max ms | samples | p99 ÷ idle p99 | token requests | their p50 ms | other processes (cores) |',
+      '|---|---|---:|---:|---:|---:|---:|---|---:|---:|',
+    );
     for (const burst of report.bursts) {
       if (burst.idle !== undefined && burst.during !== undefined) {
         const b = burst.burst;
-        lines.push(`| ${burst.label} | idle | ${ms(burst.idle.p50)} | ${ms(burst.idle.p99)} | ${ms(burst.idle.max)} | ${burst.idle.samples} | | | |`);
+        lines.push(`| ${burst.label} | idle | ${ms(burst.idle.p50)} | ${ms(burst.idle.p99)} | ${ms(burst.idle.max)} | ${samples(burst.idle)} | | | | |`);
         lines.push(
-          `| | during the burst | ${ms(burst.during.p50)} | ${ms(burst.during.p99)} | ${ms(burst.during.max)} | ${burst.during.samples} | ` +
-            `${fixed(burst.during.p99 / burst.idle.p99, 1)} | ${b === undefined ? '' : `${b.total} in ${b.seconds.toFixed(1)} s`} | ${b === undefined ? '' : ms(b.p50)} |`,
+          `| | during the burst | ${ms(burst.during.p50)} | ${ms(burst.during.p99)} | ${ms(burst.during.max)} | ${samples(burst.during)} | ` +
+            `${fixed(burst.during.p99 / burst.idle.p99, 1)} | ${b === undefined ? '' : `${b.total} in ${b.seconds.toFixed(1)} s`} | ${b === undefined ? '' : ms(b.p50)} | ` +
+            `${burst.foreignCores === undefined ? '–' : fixed(burst.foreignCores, 2)} |`,
         );
       }
-      if (burst.error !== undefined) lines.push(`| ${burst.label} | failed: ${burst.error} | | | | | | | |`);
+      if (burst.error !== undefined) lines.push(`| ${burst.label} | failed: ${burst.error} | | | | | | | | |`);
     }
     lines.push('');
   }

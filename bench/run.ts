@@ -414,6 +414,7 @@ async function memoryTest(loader: Loader, fixtures: Fixtures, fixturesFile: stri
     const post = await fetch(`${base}${TOKEN_PATH}`, { method: 'POST', headers: { authorization: basic(fixtures.memoryClients[0]!), 'content-type': FORM_TYPE }, body: TOKEN_FORM });
     if (get.status !== 200 || post.status !== 200) throw new Error(`sanity check: GET ${get.status}, POST ${post.status}: ${await post.text()}`);
     let offset = 0;
+    const window = cpuWindow(running.child.pid, [loader.child.pid!]);
     for (const target of settings.memoryRequests) {
       const amount = target - offset;
       const { result } = await loader.run({ kind: 'memory', port: running.port, amount, connections: settings.connections, offset }, 'memory', 600_000);
@@ -427,7 +428,7 @@ async function memoryTest(loader: Loader, fixtures: Fixtures, fixturesFile: stri
       after.push({ requests: target, rss: message.rss, heapUsed: message.heapUsed });
       log(`memory: after ${target} requests (${message.requests} served) rss ${(message.rss / 2 ** 20).toFixed(1)} MiB, heap ${(message.heapUsed / 2 ** 20).toFixed(1)} MiB`);
     }
-    return { after, load, notes: running.notes };
+    return { after, load, notes: running.notes, foreignCores: window.end().foreignCores };
   } catch (error) {
     return { after, load, notes: server?.notes ?? [], error: error instanceof Error ? error.message.split('\n').slice(0, 6).join(' | ') : String(error) };
   } finally {
@@ -454,10 +455,15 @@ async function burstTest(loader: Loader, fixtures: Fixtures, fixturesFile: strin
     const probe = (seconds: number) => loader.run({ kind: 'probe', port: server!.port, seconds, rate: settings.probeRate }, 'probe', (seconds + 60) * 1000);
     await probe(1); // warm-up
     const { result: idle } = await probe(settings.idleProbeSeconds);
+    const window = cpuWindow(server.child.pid, [loader.child.pid!]);
     const reply = await loader.run({ kind: 'burst', port: server.port, connections: settings.burstConnections, rate: settings.probeRate }, 'burst', 600_000);
-    log(`burst (${label}): ${fixtures.burstClients.length} first-time clients in ${reply.burstSeconds.toFixed(1)} s; guarded p99 ${reply.probe.p99.toFixed(2)} ms against ${idle.p99.toFixed(2)} ms idle`);
+    const cpu = window.end();
+    log(
+      `burst (${label}): ${fixtures.burstClients.length} first-time clients in ${reply.burstSeconds.toFixed(1)} s; guarded p99 ${reply.probe.p99.toFixed(2)} ms ` +
+        `against ${idle.p99.toFixed(2)} ms idle (others ${cpu.foreignCores?.toFixed(2) ?? '?'} cores)`,
+    );
     if (reply.burst.non2xx > 0) throw new Error(`${reply.burst.non2xx} of the burst's token requests were refused`);
-    return { label, idle, during: reply.probe, burst: reply.burst, notes: server.notes };
+    return { label, idle, during: reply.probe, burst: reply.burst, notes: server.notes, foreignCores: cpu.foreignCores };
   } catch (error) {
     return { label, notes: server?.notes ?? [], error: error instanceof Error ? error.message.split('\n').slice(0, 6).join(' | ') : String(error) };
   } finally {
