@@ -6,7 +6,7 @@
 // round starts at another variant. Ratios are taken within a round (variant / floor of the same
 // round), then their median over the rounds is reported with min and max.
 //
-// Environment: BENCH_QUICK=1 (a smoke run of about a minute), BENCH_DURATION (s, default 5),
+// Environment: BENCH_QUICK=1 (a smoke run of under two minutes), BENCH_DURATION (s, default 5),
 // BENCH_WARMUP (s, default 2), BENCH_ROUNDS (default 3), BENCH_CONNECTIONS (default 50),
 // BENCH_LOADER (auto | autocannon | wrk; auto takes wrk when installed), BENCH_PIN=0 (no pinning),
 // BENCH_ONLY (a regular expression on variant ids), BENCH_SKIP=memory,burst, BENCH_RESULTS (output
