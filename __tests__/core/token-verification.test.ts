@@ -1,4 +1,4 @@
-import { createPublicKey } from 'node:crypto';
+import { constants, createPublicKey, sign as cryptoSign, verify as cryptoVerify } from 'node:crypto';
 import jwt from 'jsonwebtoken';
 import { signJws, type JsonObject } from '../../lib/core/jws.js';
 import { resolveSigningKey, resolveVerificationKey, type SigningKey, type VerificationKey } from '../../lib/core/signing-keys.js';
@@ -138,6 +138,37 @@ describe('JWS algorithm rules: RFC 8725 §2.1 and §3.1', () => {
     const header = { alg: 'RS256', typ: 'at+jwt', kid: rsa.kid, jku: 'http://127.0.0.1:9/jwks', x5u: 'http://127.0.0.1:9/x', jwk: attacker.publicJwk };
     const token = jwt.sign(claims(), attacker.signingKey, { algorithm: 'RS256', header: header as jwt.JwtHeader });
     expect(() => verify(token, [rsa])).toThrow(rejection('The token signature is invalid'));
+  });
+
+  it('RFC 7518 §3.4: refuses an ES256 signature in DER form, as R and S must be 32 bytes each side by side', () => {
+    const token = sign(claims(), ec);
+    const input = token.slice(0, token.lastIndexOf('.'));
+    const der = cryptoSign('sha256', Buffer.from(input), ec.signingKey); // DER is node's default encoding
+    expect(cryptoVerify('sha256', Buffer.from(input), ec.key, der)).toBe(true);
+    expect(() => verify(`${input}.${der.toString('base64url')}`, [ec])).toThrow(rejection('The token signature is invalid'));
+  });
+
+  it.each([
+    ['HS256', hs],
+    ['RS256', rsa],
+    ['ES256', ec],
+    ['EdDSA', ed],
+  ])('refuses a %s signature that is truncated, extended or empty', (_alg, key) => {
+    const token = sign(claims(), key);
+    const input = token.slice(0, token.lastIndexOf('.'));
+    const signature = Buffer.from(token.slice(token.lastIndexOf('.') + 1), 'base64url');
+    for (const altered of [signature.subarray(1), Buffer.concat([signature, Buffer.from([0])])]) {
+      expect(() => verify(`${input}.${altered.toString('base64url')}`, [key])).toThrow(rejection('The token signature is invalid'));
+    }
+    expect(() => verify(`${input}.`, [key])).toThrow(rejection('The token is not a JWS'));
+  });
+
+  it('RFC 7518 §3.5: refuses a PS256 signature made with a salt shorter than the hash', () => {
+    const ps = resolveSigningKey({ privateKey: keyPairs.rsa(), alg: 'PS256' });
+    const token = sign(claims(), ps);
+    const input = token.slice(0, token.lastIndexOf('.'));
+    const unsalted = cryptoSign('sha256', Buffer.from(input), { key: ps.signingKey, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: 0 });
+    expect(() => verify(`${input}.${unsalted.toString('base64url')}`, [ps])).toThrow(rejection('The token signature is invalid'));
   });
 
   it('tries keys whose kid we derived when the token names another kid', () => {

@@ -1,10 +1,12 @@
 // Compact JWS signing and verification (RFC 7515), the only importer of jsonwebtoken.
-// jsonwebtoken 9 has no EdDSA, so Ed25519 (RFC 8037) goes through node:crypto here; claims are
-// checked by the callers (token-verification.ts), so both paths share one set of rules.
+// Tokens are signed with jsonwebtoken, except Ed25519 (RFC 8037), which jsonwebtoken 9 lacks.
+// Signatures are verified with node:crypto's one-shot functions against pre-built key objects:
+// the header and payload are decoded once, here, and each key is used with its own pinned
+// algorithm only. Claims are checked by the callers (token-verification.ts).
 
-import { sign as cryptoSign, verify as cryptoVerify } from 'node:crypto';
+import { constants, createHmac, sign as cryptoSign, timingSafeEqual, verify as cryptoVerify, type KeyObject } from 'node:crypto';
 import jwt from 'jsonwebtoken';
-import type { SigningKey, VerificationKey } from './signing-keys.js';
+import type { JwsAlgorithm, SigningKey, VerificationKey } from './signing-keys.js';
 
 export type JsonObject = { [name: string]: unknown };
 
@@ -52,7 +54,8 @@ export function verifyJws(
   const candidates = keysFor(header).filter((key) => key.alg === header.alg);
   if (candidates.length === 0) throw new JwsError('The token is not signed with an accepted key and algorithm');
   const input = `${encodedHeader}.${encodedPayload}`;
-  const key = candidates.find((candidate) => signatureMatches(token, input, signature, candidate));
+  const signatureBytes = Buffer.from(signature, 'base64url');
+  const key = candidates.find((candidate) => signatureMatches(input, signatureBytes, candidate));
   if (key === undefined) throw new JwsError('The token signature is invalid');
   return { header, payload, key };
 }
@@ -67,16 +70,24 @@ export function peekPayload(token: string): JsonObject | undefined {
   return decodeJson(token.split('.', 3)[1] ?? '');
 }
 
-function signatureMatches(token: string, input: string, signature: string, key: VerificationKey): boolean {
-  if (key.alg === 'EdDSA') return cryptoVerify(null, Buffer.from(input), key.key, Buffer.from(signature, 'base64url'));
+function signatureMatches(input: string, signature: Buffer, key: VerificationKey): boolean {
   try {
-    // Claims are checked by the caller, with one clock and one tolerance for every algorithm.
-    jwt.verify(token, key.key, { algorithms: [key.alg], ignoreExpiration: true, ignoreNotBefore: true });
-    return true;
+    return VERIFIERS[key.alg](Buffer.from(input), signature, key.key);
   } catch {
-    return false;
+    return false; // a signature of the wrong shape for the key
   }
 }
+
+/** RFC 7518 §3: one verifier per algorithm; the key's type was checked against it when it was loaded. */
+const VERIFIERS: Record<JwsAlgorithm, (input: Buffer, signature: Buffer, key: KeyObject) => boolean> = {
+  HS256: (input, signature, key) => signature.length === 32 && timingSafeEqual(createHmac('sha256', key).update(input).digest(), signature),
+  RS256: (input, signature, key) => cryptoVerify('sha256', input, key, signature),
+  // §3.5: the salt is as long as the hash output.
+  PS256: (input, signature, key) => cryptoVerify('sha256', input, { key, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: constants.RSA_PSS_SALTLEN_DIGEST }, signature),
+  // §3.4: R and S side by side, 32 bytes each, not DER.
+  ES256: (input, signature, key) => signature.length === 64 && cryptoVerify('sha256', input, { key, dsaEncoding: 'ieee-p1363' }, signature),
+  EdDSA: (input, signature, key) => cryptoVerify(null, input, key, signature),
+};
 
 const BASE64URL = /^[A-Za-z0-9_-]+$/;
 
@@ -84,9 +95,11 @@ function encodeJson(value: JsonObject): string {
   return Buffer.from(JSON.stringify(value)).toString('base64url');
 }
 
+const UTF8 = new TextDecoder('utf-8', { fatal: true });
+
 function decodeJson(part: string): JsonObject | undefined {
   try {
-    const value: unknown = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(Buffer.from(part, 'base64url')));
+    const value: unknown = JSON.parse(UTF8.decode(Buffer.from(part, 'base64url')));
     return typeof value === 'object' && value !== null && !Array.isArray(value) ? (value as JsonObject) : undefined;
   } catch {
     return undefined;

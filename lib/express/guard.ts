@@ -123,7 +123,18 @@ export function authenticate(options: AuthenticateOptions = {}): RequestHandler 
   const challenge = (fields: Record<string, string | undefined> = {}): string =>
     wwwAuthenticate('Bearer', { realm: config.realm, ...fields, resource_metadata: config.resourceMetadata });
 
-  return async function authenticateMiddleware(req: Request, res: Response, next: NextFunction): Promise<void> {
+  const fail = (error: unknown, res: Response, next: NextFunction): void => {
+    if (!(error instanceof OAuthError)) return next(error);
+    const answer =
+      error.headers['WWW-Authenticate'] !== undefined || error.status >= 500 ? error
+      : error.withHeaders({ 'WWW-Authenticate': challenge({ error: error.error, error_description: error.message }) });
+    if (config.delegateErrors) return next(answer);
+    sendError(res, answer);
+  };
+
+  // Synchronous unless a store or a remote key set must be asked: no promise, no tick, for most requests.
+  return function authenticateMiddleware(req: Request, res: Response, next: NextFunction): void | Promise<void> {
+    let auth: AuthInfo | undefined;
     try {
       const token = bearerToken(req, config.locations);
       if (token === undefined) {
@@ -131,27 +142,36 @@ export function authenticate(options: AuthenticateOptions = {}): RequestHandler 
         // realm and resource_metadata, from which a client finds where to get a token (RFC 9728 §5.1).
         throw new OAuthError('invalid_token', 401, 'An access token is required', { 'WWW-Authenticate': challenge() });
       }
-      const auth = config.tokenCache?.get(token, config.verifier.keys(), Date.now() / 1000, config.verifier.clockTolerance) ?? (await verify(token, config));
-      if (config.revocations !== undefined && (await isRevoked(config, auth))) {
-        throw new OAuthError('invalid_token', 401, 'The token has been revoked');
+      // Remote keys may need fetching first; everything else about a token is known here and now.
+      auth = config.tokenCache?.get(token, config.verifier.keys(), Date.now() / 1000, config.verifier.clockTolerance) ?? (config.remoteKeys === undefined ? verify(token, config) : undefined);
+      if (auth === undefined || config.revocations !== undefined) {
+        const known = auth;
+        const verified = known !== undefined ? Promise.resolve(known) : remoteKeysFor(token, config.remoteKeys!).then(() => verify(token, config));
+        return verified.then((checked) => checkRevocation(req, checked, config)).then(() => next(), (error: unknown) => fail(error, res, next));
       }
-      req.auth = auth;
-      guardOf.set(req, config);
     } catch (error) {
-      if (!(error instanceof OAuthError)) return next(error);
-      const answer =
-        error.headers['WWW-Authenticate'] !== undefined || error.status >= 500 ? error
-        : error.withHeaders({ 'WWW-Authenticate': challenge({ error: error.error, error_description: error.message }) });
-      if (config.delegateErrors) return next(answer);
-      return sendError(res, answer);
+      return fail(error, res, next);
     }
+    accept(req, auth, config);
     next();
   };
 }
 
+/** Sets `req.auth`, and marks the request as authenticated by this guard for `requireScope()`. */
+function accept(req: Request, auth: AuthInfo, config: GuardConfig): void {
+  req.auth = auth;
+  (req as GuardedRequest)[GUARD] = config;
+}
+
+async function checkRevocation(req: Request, auth: AuthInfo, config: GuardConfig): Promise<void> {
+  if (config.revocations !== undefined && (await isRevoked(config, auth))) {
+    throw new OAuthError('invalid_token', 401, 'The token has been revoked');
+  }
+  accept(req, auth, config);
+}
+
 /** Full verification, remembered in the token cache when there is one. */
-async function verify(token: string, config: GuardConfig): Promise<AuthInfo> {
-  if (config.remoteKeys !== undefined) await remoteKeysFor(token, config.remoteKeys);
+function verify(token: string, config: GuardConfig): AuthInfo {
   const { auth, key } = verifyAccessTokenWithKey(token, config.verifier);
   config.tokenCache?.set(token, auth, key);
   return auth;
@@ -220,7 +240,7 @@ function scopeGuard(required: string[], match: 'every' | 'some', name: string): 
         error_description: 'The access token lacks the required scope',
         scope: scopeList,
         // RFC 9728 §5.1 defines the parameter for any Bearer challenge; MCP's step-up flow reads it from this 403.
-        resource_metadata: guardOf.get(req)?.resourceMetadata,
+        resource_metadata: guardOf(req)?.resourceMetadata,
       }),
     });
     if (delegatesOf(req)) return next(error);
@@ -229,7 +249,7 @@ function scopeGuard(required: string[], match: 'every' | 'some', name: string): 
 
   return function requireScopeMiddleware(req: Request, res: Response, next: NextFunction): void {
     // Only our own guard's req.auth counts: another library's has another shape.
-    if (guardOf.has(req)) return check(req, res, next);
+    if (guardOf(req) !== undefined) return check(req, res, next);
     let guard: RequestHandler;
     try {
       guard = implicitGuardFor(req, implicitGuards);
@@ -242,10 +262,15 @@ function scopeGuard(required: string[], match: 'every' | 'some', name: string): 
   };
 }
 
-/** Realm and error delivery of the guard that authenticated a request, for `requireScope`'s own answers. */
-const guardOf = new WeakMap<Request, GuardConfig>();
-const realmOf = (req: Request): string | undefined => guardOf.get(req)?.realm;
-const delegatesOf = (req: Request): boolean => guardOf.get(req)?.delegateErrors ?? false;
+/**
+ * The guard that authenticated a request, for `requireScope`'s realm and error delivery: a symbol
+ * on the request rather than a WeakMap, which would cost the garbage collector on every request.
+ */
+const GUARD = Symbol('express-client-credentials.guard');
+type GuardedRequest = Request & { [GUARD]?: GuardConfig };
+const guardOf = (req: Request): GuardConfig | undefined => (req as GuardedRequest)[GUARD];
+const realmOf = (req: Request): string | undefined => guardOf(req)?.realm;
+const delegatesOf = (req: Request): boolean => guardOf(req)?.delegateErrors ?? false;
 
 function implicitGuardFor(req: Request, cache: WeakMap<object, RequestHandler>): RequestHandler {
   const app = req.app as object;
@@ -280,10 +305,12 @@ function bearerToken(req: Request, locations: ReadonlySet<TokenLocation>): strin
     typeof body === 'object' && body !== null && req.is('application/x-www-form-urlencoded') && req.method !== 'GET'
       ? (body as Record<string, unknown>).access_token
       : undefined;
-  const fromQuery = (req.query as Record<string, unknown> | undefined)?.access_token;
-  const sent = [fromHeader, fromBody, fromQuery].filter((value) => value !== undefined);
+  // req.query parses the query string on every read: only when there is one.
+  const fromQuery = req.url.includes('?') ? (req.query as Record<string, unknown> | undefined)?.access_token : undefined;
   // Counted even where not enabled: a token in the URL next to the header is a confused client.
-  if (sent.length > 1) throw malformed('The access token was sent in more than one way');
+  if (Number(fromHeader !== undefined) + Number(fromBody !== undefined) + Number(fromQuery !== undefined) > 1) {
+    throw malformed('The access token was sent in more than one way');
+  }
   if (fromHeader !== undefined && locations.has('header')) {
     const match = /^bearer +([A-Za-z0-9\-._~+/]+=*) *$/i.exec(fromHeader);
     if (match === null) throw malformed('The Authorization header is not a single Bearer token');
