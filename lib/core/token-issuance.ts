@@ -80,16 +80,12 @@ export async function issueAccessToken<R>(
   const scopes = grantScope(request.scope, client.scopes, client.defaultScopes);
   const audience = grantAudience(request.resources, client, config.audience);
   // Hooks see copies: what they do to them cannot change the grant.
-  const context: GrantContext<R> = Object.freeze({
+  const extra = config.authorizeGrant === undefined && config.extraClaims === undefined ? {} : await runHooks(config, {
     client: Object.freeze({ id: client.id, record: client.record }),
     scopes: Object.freeze([...scopes]),
     audience: typeof audience === 'string' ? audience : Object.freeze([...audience]),
     request: httpRequest,
   });
-  await config.authorizeGrant?.(context);
-  const extra = plainClaims(await config.extraClaims?.(context));
-  const ignored = REGISTERED_CLAIMS.filter((name) => name in extra);
-  if (ignored.length > 0) config.onIgnoredClaims?.(ignored);
 
   const ttl = client.accessTokenTtl ?? config.accessTokenTtl;
   const iat = Math.floor(nowMs / 1000);
@@ -110,6 +106,16 @@ export async function issueAccessToken<R>(
   delete claims.nbf;
   const accessToken = signJws(claims, config.signingKey(), 'at+jwt');
   return { response: { access_token: accessToken, token_type: 'Bearer', expires_in: ttl, ...(scope === undefined ? {} : { scope }) }, claims };
+}
+
+/** The policy hook, then the claims hook: the extra claims, registered ones dropped. */
+async function runHooks<R>(config: IssuanceConfig<R>, context: GrantContext<R>): Promise<JsonObject> {
+  Object.freeze(context);
+  await config.authorizeGrant?.(context);
+  const extra = plainClaims(await config.extraClaims?.(context));
+  const ignored = REGISTERED_CLAIMS.filter((name) => name in extra);
+  if (ignored.length > 0) config.onIgnoredClaims?.(ignored);
+  return extra;
 }
 
 /**

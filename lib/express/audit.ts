@@ -3,6 +3,7 @@
 
 import { randomUUID } from 'node:crypto';
 import type { Request } from 'express';
+import { requestState, type EndpointName } from './request-state.js';
 
 /** Fields every event has. */
 interface EventBase {
@@ -10,7 +11,7 @@ interface EventBase {
   readonly requestId: string;
   /** The client's address as Express sees it (`req.ip`, after `trust proxy`). */
   readonly address: string | undefined;
-  readonly endpoint: 'token' | 'revocation' | 'introspection';
+  readonly endpoint: EndpointName;
 }
 
 export type AuditEvent = EventBase &
@@ -35,20 +36,13 @@ export type AuditEvent = EventBase &
 /** An event as an endpoint reports it; the request fills in the common fields. */
 export type EndpointEvent = AuditEvent extends infer E ? (E extends AuditEvent ? Omit<E, keyof EventBase> : never) : never;
 
-const requestIds = new WeakMap<Request, string>();
-const endpoints = new WeakMap<Request, EventBase['endpoint']>();
-
-export function tagRequest(req: Request, endpoint: EventBase['endpoint']): void {
-  endpoints.set(req, endpoint);
-}
-
 /** Makes the function endpoints report with; a listener that throws or rejects never breaks a request. */
 export function auditor(listener: ((event: AuditEvent) => unknown) | undefined, onError: (error: unknown) => void) {
   return (req: Request, event: EndpointEvent): void => {
     if (listener === undefined) return;
     const clientId = 'clientId' in event && event.clientId !== undefined ? { clientId: loggable(event.clientId) } : {};
     try {
-      const result = listener({ ...event, ...clientId, requestId: requestId(req), address: req.ip, endpoint: endpoints.get(req) ?? 'token' } as AuditEvent);
+      const result = listener({ ...event, ...clientId, requestId: requestId(req), address: req.ip, endpoint: requestState(req)?.endpoint ?? 'token' } as AuditEvent);
       if (result instanceof Promise) result.catch(onError);
     } catch (error) {
       onError(error);
@@ -62,11 +56,10 @@ function loggable(clientId: string): string {
 }
 
 function requestId(req: Request): string {
-  let id = requestIds.get(req);
-  if (id === undefined) {
-    const given = req.get('x-request-id');
-    id = given !== undefined && /^[\x21-\x7E]{1,128}$/.test(given) ? given : randomUUID();
-    requestIds.set(req, id);
-  }
+  const state = requestState(req);
+  if (state?.requestId !== undefined) return state.requestId;
+  const given = req.get('x-request-id');
+  const id = given !== undefined && /^[\x21-\x7E]{1,128}$/.test(given) ? given : randomUUID();
+  if (state !== undefined) state.requestId = id;
   return id;
 }

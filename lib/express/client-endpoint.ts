@@ -6,7 +6,8 @@ import { rateLimit, ipKeyGenerator, type Options as RateLimitOptions, type RateL
 import { extractCredentials, type AuthenticatedClient, type ClientCredentials } from '../core/client-authentication.js';
 import { ConfigurationError, OAuthError } from '../core/errors.js';
 import { storeCall } from '../core/store-call.js';
-import { tagRequest, type EndpointEvent } from './audit.js';
+import type { EndpointEvent } from './audit.js';
+import { beginRequest, requestState, type EndpointName } from './request-state.js';
 import { NO_STORE, reportInternalError, sendError } from './send-error.js';
 
 export type LimiterOptions = Partial<RateLimitOptions>;
@@ -25,7 +26,7 @@ export interface EndpointContext {
 /** One endpoint: the parameters it reads, what it checks before authentication, and what it does. */
 export interface EndpointAction<P> {
   /** Names the endpoint in rate-limit keys and warnings. */
-  readonly name: 'token' | 'revocation' | 'introspection';
+  readonly name: EndpointName;
   readonly parameters: readonly string[];
   /** Parameters that may repeat (RFC 8707 `resource`); the others may not (RFC 6749 §3.2). */
   readonly repeatable?: readonly string[];
@@ -40,62 +41,11 @@ export function clientEndpoint<P>(context: EndpointContext, action: EndpointActi
   const known = new Set([...CREDENTIAL_PARAMETERS, ...action.parameters]);
   const repeatable = new Set(action.repeatable ?? []);
   const readBody = express.raw({ type: () => true, limit: context.bodyLimit });
-  const requests = new WeakMap<Request, { parsed: P; credentials: ClientCredentials }>();
-
-  const noStore: RequestHandler = (_req, res, next) => {
-    res.set(NO_STORE);
-    next();
-  };
-  const postOnly: RequestHandler = (req, res, next) => {
-    if (req.method === 'POST') return next();
-    // RFC 6749 §3.2: "The client MUST use the HTTP POST method".
-    sendError(res.set('Allow', 'POST'), new OAuthError('invalid_request', 405, 'This endpoint accepts POST only'));
-  };
-  const formOnly: RequestHandler = (req, _res, next) => {
-    const charset = /;\s*charset\s*=\s*"?([^";\s]*)/i.exec(req.get('content-type') ?? '')?.[1];
-    if (req.is('application/x-www-form-urlencoded') !== 'application/x-www-form-urlencoded' || (charset !== undefined && !/^utf-8$/i.test(charset))) {
-      return next(new OAuthError('invalid_request', 400, 'The request body must be application/x-www-form-urlencoded in UTF-8'));
-    }
-    // The app may have parsed the body already; repeats then show up as arrays.
-    if (req.body !== undefined) return next();
-    readBody(req, _res, next);
-  };
-  const parse: RequestHandler = (req, _res, next) => {
-    const { params, lists } = formParameters(req.body, known, repeatable);
-    const parsed = action.validate(params, lists);
-    const credentials = extractCredentials({
-      authorization: req.get('authorization'),
-      body: params,
-      queryNames: [...new URLSearchParams(req.originalUrl.split('?').slice(1).join('?')).keys()],
-    });
-    requests.set(req, { parsed, credentials });
-    next();
-  };
-  const authenticateAndAct: RequestHandler = async (req, res) => {
-    const { parsed, credentials } = requests.get(req)!;
-    await action.act(await context.authenticateClient(credentials), parsed, req, res);
-  };
-  const handleError = (error: unknown, req: Request, res: Response, _next: NextFunction): void => {
-    const oauth = asOAuthError(error);
-    reportInternalError(oauth, context.onInternalError);
-    if (oauth.error !== 'invalid_client') return sendError(res, oauth);
-    // RFC 9110 §15.5.2: a 401 carries a challenge; RFC 6749 §5.2 asks for the scheme the client used.
-    const challenged = oauth.withHeaders({ 'WWW-Authenticate': context.basicChallenge });
-    const request = requests.get(req);
-    context.audit(req, { type: 'client_authentication_failed', clientId: request?.credentials.clientId, authMethod: request?.credentials.method });
-    if (context.failureLock === undefined || request === undefined) return sendError(res, challenged);
-    context.failureLock.countFailure(req, request.credentials.clientId, res, (countError) => {
-      if (countError !== undefined) reportInternalError(countError, context.onInternalError);
-      sendError(res, challenged);
-    });
-  };
-  const refuseLocked: RequestHandler = (req, res, next) =>
-    context.failureLock === undefined ? next() : context.failureLock.refuseLocked(req, requests.get(req)!.credentials.clientId, res, next);
 
   let warned = false;
-  const name: RequestHandler = (req, _res, next) => {
-    endpointNames.set(req, action.name);
-    tagRequest(req, action.name);
+  const begin: RequestHandler = (req, res, next) => {
+    beginRequest(req, action.name);
+    res.set(NO_STORE);
     // Express shares an app's settings (trust proxy: the client address the limits key on) with a
     // sub-app only when it is mounted with app.use() on that app.
     if (!warned && (app as { parent?: unknown }).parent === undefined) {
@@ -113,10 +63,54 @@ export function clientEndpoint<P>(context: EndpointContext, action: EndpointActi
     }
     next();
   };
+  const readForm: RequestHandler = (req, res, next) => {
+    if (req.method !== 'POST') {
+      // RFC 6749 §3.2: "The client MUST use the HTTP POST method".
+      return sendError(res.set('Allow', 'POST'), new OAuthError('invalid_request', 405, 'This endpoint accepts POST only'));
+    }
+    const charset = /;\s*charset\s*=\s*"?([^";\s]*)/i.exec(req.get('content-type') ?? '')?.[1];
+    if (req.is('application/x-www-form-urlencoded') !== 'application/x-www-form-urlencoded' || (charset !== undefined && !/^utf-8$/i.test(charset))) {
+      return next(new OAuthError('invalid_request', 400, 'The request body must be application/x-www-form-urlencoded in UTF-8'));
+    }
+    // The app may have parsed the body already; repeats then show up as arrays.
+    if (req.body !== undefined) return next();
+    readBody(req, res, next);
+  };
+  const parse: RequestHandler = (req, _res, next) => {
+    const { params, lists } = formParameters(req.body, known, repeatable);
+    const parsed = action.validate(params, lists);
+    const query = req.originalUrl.indexOf('?');
+    const credentials = extractCredentials({
+      authorization: req.get('authorization'),
+      body: params,
+      queryNames: query === -1 ? [] : [...new URLSearchParams(req.originalUrl.slice(query + 1)).keys()],
+    });
+    requestState(req)!.request = { parsed, credentials };
+    next();
+  };
+  const refuseLocked: RequestHandler = (req, res, next) => (context.failureLock === undefined ? next() : context.failureLock.refuseLocked(req, res, next));
+  const authenticateAndAct: RequestHandler = async (req, res) => {
+    const { parsed, credentials } = requestState(req)!.request!;
+    await action.act(await context.authenticateClient(credentials), parsed as P, req, res);
+  };
+  const handleError = (error: unknown, req: Request, res: Response, _next: NextFunction): void => {
+    const oauth = asOAuthError(error);
+    reportInternalError(oauth, context.onInternalError);
+    if (oauth.error !== 'invalid_client') return sendError(res, oauth);
+    // RFC 9110 §15.5.2: a 401 carries a challenge; RFC 6749 §5.2 asks for the scheme the client used.
+    const challenged = oauth.withHeaders({ 'WWW-Authenticate': context.basicChallenge });
+    const credentials = requestState(req)?.request?.credentials;
+    context.audit(req, { type: 'client_authentication_failed', clientId: credentials?.clientId, authMethod: credentials?.method });
+    if (context.failureLock === undefined || credentials === undefined) return sendError(res, challenged);
+    context.failureLock.countFailure(req, res, (countError) => {
+      if (countError !== undefined) reportInternalError(countError, context.onInternalError);
+      sendError(res, challenged);
+    });
+  };
 
   const app = express();
   app.disable('x-powered-by');
-  app.all('/', name, noStore, ...context.hardening, postOnly, formOnly, parse, refuseLocked, authenticateAndAct);
+  app.all('/', begin, ...context.hardening, readForm, parse, refuseLocked, authenticateAndAct);
   app.use(handleError);
   return app;
 }
@@ -144,9 +138,11 @@ function formParameters(body: unknown, known: ReadonlySet<string>, repeatable: R
   return { params, lists };
 }
 
+const UTF8 = new TextDecoder('utf-8', { fatal: true });
+
 function decodeUtf8(bytes: Buffer): string {
   try {
-    return new TextDecoder('utf-8', { fatal: true }).decode(bytes);
+    return UTF8.decode(bytes);
   } catch {
     throw new OAuthError('invalid_request', 400, 'The request body is not valid UTF-8');
   }
@@ -167,7 +163,6 @@ function asOAuthError(error: unknown): OAuthError {
 }
 
 const TOO_MANY = new OAuthError('temporarily_unavailable', 429, 'Too many requests; retry later');
-const endpointNames = new WeakMap<Request, string>();
 
 /**
  * The per-address cap: one limiter for all endpoints, with a budget per endpoint, so that a
@@ -179,7 +174,7 @@ export function perAddressLimiter(options: LimiterOptions, audit: Audit): Reques
       windowMs: 60_000,
       limit: 300,
       identifier: 'per-address',
-      keyGenerator: (req) => `${endpointNames.get(req)}|${ipKeyGenerator(req.ip ?? '')}`,
+      keyGenerator: (req) => `${requestState(req)?.endpoint}|${ipKeyGenerator(req.ip ?? '')}`,
       // A flood cap fails open when its store is down; the failure lock, which guards secrets, fails closed.
       passOnStoreError: true,
       ...options,
@@ -205,8 +200,8 @@ export function rateLimiter(options: LimiterOptions, audit: Audit, limiter: 'fai
 }
 
 export interface FailureLock {
-  refuseLocked(req: Request, clientId: string, res: Response, next: NextFunction): Promise<void>;
-  countFailure(req: Request, clientId: string, res: Response, done: (error?: unknown) => void): void;
+  refuseLocked(req: Request, res: Response, next: NextFunction): Promise<void>;
+  countFailure(req: Request, res: Response, done: (error?: unknown) => void): void;
 }
 
 /**
@@ -216,8 +211,8 @@ export interface FailureLock {
  * lock a client out; a locked pair is refused before any bcrypt work, the right secret included.
  */
 export function failureLock(options: LimiterOptions, audit: Audit, storeTimeout: number): FailureLock {
-  const clientIds = new WeakMap<Request, string>();
-  const key = (req: Request): string => `${ipKeyGenerator(req.ip ?? '')}|${clientIds.get(req)}`;
+  const clientId = (req: Request): string | undefined => requestState(req)?.request?.credentials.clientId;
+  const key = (req: Request): string => `${ipKeyGenerator(req.ip ?? '')}|${clientId(req)}`;
   const settings = { windowMs: 15 * 60_000, limit: 10, identifier: 'failed-authentication', ...options, keyGenerator: key };
   const { limit } = settings;
   if (!(Number.isSafeInteger(limit) && (limit as number) > 0)) {
@@ -226,19 +221,17 @@ export function failureLock(options: LimiterOptions, audit: Audit, storeTimeout:
   if (options.store !== undefined && typeof (options.store as { get?: unknown }).get !== 'function') {
     throw new ConfigurationError('`rateLimit.failedAuthentication.store` must implement get(key) to check locked clients');
   }
-  const counter = rateLimiter(settings, audit, 'failed-authentication', (req) => clientIds.get(req));
+  const counter = rateLimiter(settings, audit, 'failed-authentication', clientId);
   return {
-    async refuseLocked(req, clientId, res, next) {
-      clientIds.set(req, clientId);
-      const info = await storeCall(async () => counter.getKey(key(req)), storeTimeout, 'The rate limit store is unavailable; try again later');
+    async refuseLocked(req, res, next) {
+      const info = await storeCall(() => counter.getKey(key(req)), storeTimeout, 'The rate limit store is unavailable; try again later');
       const seconds = Math.ceil(((info?.resetTime?.getTime() ?? 0) - Date.now()) / 1000);
       if (info === undefined || info.totalHits < (limit as number) || seconds <= 0) return next();
-      audit(req, { type: 'rate_limited', limiter: 'failed-authentication', clientId });
+      audit(req, { type: 'rate_limited', limiter: 'failed-authentication', clientId: clientId(req) });
       // The headers express-rate-limit would send (draft-8), for a request it never counted.
       sendError(res.set({ 'Retry-After': String(seconds), RateLimit: `"${String(settings.identifier)}"; r=0; t=${seconds}` }), TOO_MANY);
     },
-    countFailure(req, clientId, res, done) {
-      clientIds.set(req, clientId);
+    countFailure(req, res, done) {
       void counter(req, res, done);
     },
   };

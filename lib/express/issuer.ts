@@ -3,7 +3,7 @@
 
 import { generateKeyPairSync } from 'node:crypto';
 import express, { type Express, type Request, type RequestHandler } from 'express';
-import helmet, { type HelmetOptions } from 'helmet';
+import type { HelmetOptions } from 'helmet';
 import { DEFAULT_HASH_COST, type ClientRecord } from '../core/client.js';
 import { clientAuthenticator } from '../core/client-authentication.js';
 import { ClientKeys } from '../core/client-assertion.js';
@@ -24,6 +24,7 @@ import { MemoryReplayCache } from '../stores/memory-replay-cache.js';
 import { assertReplayCache, type ReplayCache } from '../stores/replay-cache.js';
 import { auditor, type AuditEvent } from './audit.js';
 import { reportInternalError } from './send-error.js';
+import { securityHeaders } from './security-headers.js';
 import { clientEndpoint, failureLock, perAddressLimiter, type EndpointContext, type LimiterOptions } from './client-endpoint.js';
 import { absoluteUrl, checkOptions, positiveInteger } from '../core/options.js';
 
@@ -199,7 +200,7 @@ export function issuer(options: IssuerOptions = {}): Issuer {
     }),
     audit,
     hardening: [
-      ...(config.helmet === false ? [] : [helmet(config.helmet)]),
+      ...(config.helmet === false ? [] : [securityHeaders(config.helmet)]),
       ...(config.addressLimit === false ? [] : [perAddressLimiter(config.addressLimit, audit)]),
     ],
     bodyLimit: config.bodyLimit,
