@@ -298,7 +298,7 @@ export function report(report: Report): { markdown: string; table: string } {
       `One process with the issuer (bcrypt cost 10 hashes) and a guarded route. A probe sends ${settings.probeRate} GETs a second to the guarded route, ` +
         'on a fixed schedule whatever the answers (latencies by hrtime); first its idle p99, then its p99 while ' +
         `${settings.burstClients} first-time clients ask for tokens from ${settings.burstConnections} concurrent connections, each once. ` +
-        'The server process is pinned as in the other runs, so its thread pool shares the core with its event loop.',
+        'The server process is pinned as in the other runs, so its bcrypt worker threads (nice 19 on Linux) share the core with its event loop.',
       '',
     );
     lines.push(

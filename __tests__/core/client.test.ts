@@ -1,3 +1,4 @@
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -117,10 +118,42 @@ describe('secrets', () => {
 });
 
 describe('bcrypt comparisons', () => {
-  it('use the native bcrypt package (thread pool) when installed, on hashes bcryptjs made', async () => {
+  it('use the native bcrypt package when installed, on hashes bcryptjs made', async () => {
     expect(bcryptImplementation).toBe('bcrypt'); // installed as an optional dependency with prebuilt binaries
     const hash = await hashSecret('s3cret', 4);
     await expect(compareSecret('s3cret', hash)).resolves.toBe(true);
     await expect(compareSecret('wrong', hash)).resolves.toBe(false);
+  });
+
+  it('run off the event loop: timers keep firing while a comparison runs', async () => {
+    const hash = await hashSecret('s3cret', 12); // about a quarter of a second of work
+    let ticks = 0;
+    const timer = setInterval(() => (ticks += 1), 5);
+    try {
+      await expect(compareSecret('s3cret', hash)).resolves.toBe(true);
+    } finally {
+      clearInterval(timer);
+    }
+    expect(ticks).toBeGreaterThan(3); // a comparison on the event loop's thread would allow none
+  });
+
+  it('answer many concurrent comparisons, each for its own secret, and a malformed hash matches nothing', async () => {
+    const hashes = await Promise.all(['a', 'b', 'c', 'd', 'e', 'f'].map((secret) => hashSecret(`secret-${secret}`, 4)));
+    const results = await Promise.all(hashes.flatMap((hash, i) => [compareSecret(`secret-${'abcdef'[i]}`, hash), compareSecret('secret-x', hash)]));
+    expect(results).toEqual(hashes.flatMap(() => [true, false]));
+    await expect(compareSecret('s3cret', 'not a bcrypt hash')).resolves.toBe(false);
+  });
+
+  it('run in a worker thread of the lowest priority (nice 19) where threads can be told apart (Linux)', async () => {
+    const hash = await hashSecret('s3cret', 12);
+    const comparing = compareSecret('s3cret', hash);
+    if (!existsSync('/proc/thread-self')) return void (await expect(comparing).resolves.toBe(true));
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    const niceOf = (task: string): number => Number(readFileSync(`/proc/self/task/${task}/stat`, 'utf8').split(') ')[1]!.split(' ')[16]);
+    const niceness = readdirSync('/proc/self/task').map(niceOf);
+    const main = niceOf(String(process.pid));
+    await comparing;
+    expect(niceness).toContain(19);
+    expect(main).toBeLessThan(19); // the event loop's thread keeps its priority
   });
 });
