@@ -59,7 +59,8 @@ async function wrkFixed(port: number, requests: readonly RequestSpec[], connecti
   const [first] = requests;
   if (first === undefined) throw new Error('a fixed job needs a request');
   const script = path.join(os.tmpdir(), `bench-wrk-${process.pid}.lua`);
-  const headersOf = (r: RequestSpec): string => `{ ${Object.entries(r.headers).map(([n, v]) => `[${luaString(n)}] = ${luaString(v)}`).join(', ')} }`;
+  // wrk.format() adds no Host header of its own, and Node's server refuses HTTP/1.1 requests without one.
+  const headersOf = (r: RequestSpec): string => `{ ${Object.entries({ Host: `${HOST}:${port}`, ...r.headers }).map(([n, v]) => `[${luaString(n)}] = ${luaString(v)}`).join(', ')} }`;
   const rotation =
     requests.length === 1 ? []
     : [

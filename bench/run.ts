@@ -6,8 +6,8 @@
 // round starts at another variant. Ratios are taken within a round (variant / floor of the same
 // round), then their median over the rounds is reported with min and max.
 //
-// Environment: BENCH_QUICK=1 (a smoke run of under two minutes), BENCH_DURATION (s, default 5),
-// BENCH_WARMUP (s, default 2), BENCH_ROUNDS (default 3), BENCH_CONNECTIONS (default 50),
+// Environment: BENCH_QUICK=1 (a smoke run of under two minutes), BENCH_DURATION (s, default 4),
+// BENCH_WARMUP (s, default 2), BENCH_ROUNDS (default 5), BENCH_CONNECTIONS (default 50),
 // BENCH_LOADER (auto | autocannon | wrk; auto takes wrk when installed), BENCH_PIN=0 (no pinning),
 // BENCH_ONLY (a regular expression on variant ids), BENCH_SKIP=memory,burst, BENCH_RESULTS (output
 // file, default bench/RESULTS.md), BENCH_SERVER_NODE_ARGS (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof"),
@@ -39,9 +39,9 @@ const number = (name: string, fallback: number): number => {
 };
 const settings = {
   quick,
-  seconds: number('BENCH_DURATION', quick ? 1.5 : 5),
+  seconds: number('BENCH_DURATION', quick ? 1.5 : 4),
   warmupSeconds: number('BENCH_WARMUP', quick ? 0.5 : 2),
-  rounds: Math.round(number('BENCH_ROUNDS', quick ? 1 : 3)),
+  rounds: Math.round(number('BENCH_ROUNDS', quick ? 1 : 5)),
   connections: Math.round(number('BENCH_CONNECTIONS', 50)),
   memoryRequests: quick ? ([5_000, 20_000] as const) : ([10_000, 100_000] as const),
   memoryTokens: 10_000,

@@ -66,6 +66,15 @@ describe('token endpoint: RFC 6749 §4.4 and §5.1', () => {
     expectNoStoreJson(res);
   });
 
+  it('RFC 6749 §5.1: answers are never cached, so they carry no ETag validator', async () => {
+    const issued = await request(app).post('/token').auth(basicClient.id, basicClient.secret).type('form').send(CC).expect(200);
+    const refused = await request(app).post('/token').type('form').send(CC).expect(401);
+    for (const res of [issued, refused]) {
+      expect(res.headers['cache-control']).toBe('no-store');
+      expect(res.headers.etag).toBeUndefined();
+    }
+  });
+
   it('sets helmet security headers on its responses', async () => {
     const res = await request(app).post('/token').type('form').send(CC);
     expect(res.headers['x-content-type-options']).toBe('nosniff');

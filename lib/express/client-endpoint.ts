@@ -42,26 +42,29 @@ export function clientEndpoint<P>(context: EndpointContext, action: EndpointActi
   const repeatable = new Set(action.repeatable ?? []);
   const readBody = express.raw({ type: () => true, limit: context.bodyLimit });
 
-  let warned = false;
+  let checkedMount = false;
   const begin: RequestHandler = (req, res, next) => {
     beginRequest(req, action.name);
     res.set(NO_STORE);
+    if (!checkedMount) checkMount();
+    next();
+  };
+  /** Once, at the first request, when the app is mounted or never will be. */
+  const checkMount = (): void => {
+    checkedMount = true;
     // Express shares an app's settings (trust proxy: the client address the limits key on) with a
     // sub-app only when it is mounted with app.use() on that app.
-    if (!warned && (app as { parent?: unknown }).parent === undefined) {
-      warned = true;
+    if ((app as { parent?: unknown }).parent === undefined) {
       process.emitWarning(
         `the ${action.name} endpoint is not mounted with app.use(path, endpoint) on an Express app (a Router?): it does not share the app's settings such as trust proxy, and the metadata cannot know its URL`,
         { code: 'ECC_MOUNT' },
       );
-    } else if (!warned && (typeof app.mountpath !== 'string' || /[:*?()[\]{}]/.test(app.mountpath))) {
-      warned = true;
+    } else if (typeof app.mountpath !== 'string' || /[:*?()[\]{}]/.test(app.mountpath)) {
       process.emitWarning(
         `the ${action.name} endpoint is mounted at a pattern or a list of paths, which names no single URL: set the issuer's endpoints option`,
         { code: 'ECC_MOUNT' },
       );
     }
-    next();
   };
   const readForm: RequestHandler = (req, res, next) => {
     if (req.method !== 'POST') {
@@ -110,6 +113,8 @@ export function clientEndpoint<P>(context: EndpointContext, action: EndpointActi
 
   const app = express();
   app.disable('x-powered-by');
+  // Every answer is no-store (RFC 6749 §5.1): a validator would never be used, so no ETag to compute.
+  app.set('etag', false);
   app.all('/', begin, ...context.hardening, readForm, parse, refuseLocked, authenticateAndAct);
   app.use(handleError);
   return app;
