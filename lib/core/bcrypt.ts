@@ -78,7 +78,9 @@ class ComparePool {
 
   #start(): Worker {
     this.#started += 1;
-    return new Worker(WORKER_SOURCE, { eval: true, workerData: { module: this.module } });
+    // No execArgv: the parent's loaders and preloads (a TypeScript loader, an APM agent) have no
+    // business in a worker that only compares hashes, and would cost it memory.
+    return new Worker(WORKER_SOURCE, { eval: true, execArgv: [], resourceLimits: { maxYoungGenerationSizeMb: 2 }, workerData: { module: this.module } });
   }
 
   #run(worker: Worker, job: Job): void {
