@@ -145,8 +145,7 @@ export function authenticate(options: AuthenticateOptions = {}): RequestHandler 
       // Remote keys may need fetching first; everything else about a token is known here and now.
       auth = config.tokenCache?.get(token, config.verifier.keys(), Date.now() / 1000, config.verifier.clockTolerance) ?? (config.remoteKeys === undefined ? verify(token, config) : undefined);
       if (auth === undefined || config.revocations !== undefined) {
-        const known = auth;
-        const verified = known !== undefined ? Promise.resolve(known) : remoteKeysFor(token, config.remoteKeys!).then(() => verify(token, config));
+        const verified = auth !== undefined ? Promise.resolve(auth) : remoteKeysFor(token, config.remoteKeys!).then(() => verify(token, config));
         return verified.then((checked) => checkRevocation(req, checked, config)).then(() => next(), (error: unknown) => fail(error, res, next));
       }
     } catch (error) {
