@@ -70,17 +70,24 @@ class ComparePool {
 
   #dispatch(): void {
     while (this.#queue.length > 0) {
-      const worker = this.#idle.pop() ?? (this.#started < this.size ? this.#start() : undefined);
-      if (worker === undefined) return;
+      let worker = this.#idle.pop();
+      if (worker === undefined && this.#started >= this.size) return;
+      try {
+        worker ??= this.#start();
+      } catch (error) {
+        this.#queue.shift()!.reject(error as Error); // no thread to be had: this comparison fails, as a 500
+        continue;
+      }
       this.#run(worker, this.#queue.shift()!);
     }
   }
 
   #start(): Worker {
-    this.#started += 1;
     // No execArgv: the parent's loaders and preloads (a TypeScript loader, an APM agent) have no
     // business in a worker that only compares hashes, and would cost it memory.
-    return new Worker(WORKER_SOURCE, { eval: true, execArgv: [], resourceLimits: { maxYoungGenerationSizeMb: 2 }, workerData: { module: this.module } });
+    const worker = new Worker(WORKER_SOURCE, { eval: true, execArgv: [], resourceLimits: { maxYoungGenerationSizeMb: 2 }, workerData: { module: this.module } });
+    this.#started += 1;
+    return worker;
   }
 
   #run(worker: Worker, job: Job): void {

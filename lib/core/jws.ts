@@ -53,7 +53,7 @@ export function verifyJws(
   if (header.crit !== undefined) throw new JwsError('The token uses unsupported critical header parameters');
   const candidates = keysFor(header).filter((key) => key.alg === header.alg);
   if (candidates.length === 0) throw new JwsError('The token is not signed with an accepted key and algorithm');
-  const input = `${encodedHeader}.${encodedPayload}`;
+  const input = Buffer.from(`${encodedHeader}.${encodedPayload}`);
   const signatureBytes = Buffer.from(signature, 'base64url');
   const key = candidates.find((candidate) => signatureMatches(input, signatureBytes, candidate));
   if (key === undefined) throw new JwsError('The token signature is invalid');
@@ -70,9 +70,9 @@ export function peekPayload(token: string): JsonObject | undefined {
   return decodeJson(token.split('.', 3)[1] ?? '');
 }
 
-function signatureMatches(input: string, signature: Buffer, key: VerificationKey): boolean {
+function signatureMatches(input: Buffer, signature: Buffer, key: VerificationKey): boolean {
   try {
-    return VERIFIERS[key.alg](Buffer.from(input), signature, key.key);
+    return VERIFIERS[key.alg](input, signature, key.key);
   } catch {
     return false; // a signature of the wrong shape for the key
   }

@@ -16,7 +16,6 @@ export function securityHeaders(options: HelmetOptions): RequestHandler {
   const recorder = {
     setHeader: (name: string, value: string | string[]) => void set.push([name, value]),
     removeHeader: (name: string) => void removed.push(name),
-    getHeader: () => undefined,
   };
   let replayable = false;
   middleware({ headers: {} } as Request, recorder as unknown as Response, (error?: unknown) => {
