@@ -75,6 +75,34 @@ describe('token endpoint: RFC 6749 §4.4 and §5.1', () => {
     }
   });
 
+  it('answers at its mount point only: a path beneath it goes on to the app', async () => {
+    const { app: inner } = tokenServer([basicClient]);
+    const outer = express().use(inner).post('/token/other', (_req, res) => void res.status(418).end());
+    await request(outer).post('/token/other').auth(basicClient.id, basicClient.secret).type('form').send(CC).expect(418);
+    await request(outer).post('/token/').auth(basicClient.id, basicClient.secret).type('form').send(CC).expect(200);
+  });
+
+  it("answers JSON as it is, whatever the app's json settings", async () => {
+    const { app: inner } = tokenServer([basicClient]);
+    const outer = express().set('json spaces', 2).use(inner);
+    const res = await request(outer).post('/token').type('form').send(CC).expect(401);
+    expect(res.text).toBe(JSON.stringify(res.body));
+  });
+
+  it("mounted on a Router, keys its limits on the address the app's trust proxy gives", async () => {
+    const tokens = issuer({ issuer: ISSUER, signingKey: { secret: SECRET }, clients: [basicClient.record], rateLimit: { perAddress: { limit: 1 } } });
+    const outer = express().set('trust proxy', 'loopback').use(express.Router().use('/token', tokens));
+    const warning = jest.spyOn(process, 'emitWarning').mockImplementation(() => undefined);
+    try {
+      const from = (address: string) => request(outer).post('/token').set('X-Forwarded-For', address).type('form').send(CC);
+      expect((await from('203.0.113.30')).status).toBe(401);
+      expect((await from('203.0.113.30')).status).toBe(429);
+      expect((await from('203.0.113.31')).status).toBe(401);
+    } finally {
+      warning.mockRestore();
+    }
+  });
+
   it('sets helmet security headers on its responses', async () => {
     const res = await request(app).post('/token').type('form').send(CC);
     expect(res.headers['x-content-type-options']).toBe('nosniff');

@@ -52,11 +52,10 @@ export function clientEndpoint<P>(context: EndpointContext, action: EndpointActi
   /** Once, at the first request, when the app is mounted or never will be. */
   const checkMount = (): void => {
     checkedMount = true;
-    // Express shares an app's settings (trust proxy: the client address the limits key on) with a
-    // sub-app only when it is mounted with app.use() on that app.
+    // Express tells a sub-app where it is mounted only when it is mounted with app.use() on an app.
     if ((app as { parent?: unknown }).parent === undefined) {
       process.emitWarning(
-        `the ${action.name} endpoint is not mounted with app.use(path, endpoint) on an Express app (a Router?): it does not share the app's settings such as trust proxy, and the metadata cannot know its URL`,
+        `the ${action.name} endpoint is not mounted with app.use(path, endpoint) on an Express app (a Router?): the metadata cannot know its URL`,
         { code: 'ECC_MOUNT' },
       );
     } else if (typeof app.mountpath !== 'string' || /[:*?()[\]{}]/.test(app.mountpath)) {
@@ -96,7 +95,7 @@ export function clientEndpoint<P>(context: EndpointContext, action: EndpointActi
     const { parsed, credentials } = requestState(req)!.request!;
     await action.act(await context.authenticateClient(credentials), parsed as P, req, res);
   };
-  const handleError = (error: unknown, req: Request, res: Response, _next: NextFunction): void => {
+  const handleError = (error: unknown, req: Request, res: Response): void => {
     const oauth = asOAuthError(error);
     reportInternalError(oauth, context.onInternalError);
     if (oauth.error !== 'invalid_client') return sendError(res, oauth);
@@ -111,13 +110,42 @@ export function clientEndpoint<P>(context: EndpointContext, action: EndpointActi
     });
   };
 
+  const steps = [begin, ...context.hardening, readForm, parse, refuseLocked, authenticateAndAct];
+  // An Express app, for its mount event, parent and mount path (the metadata's URLs), whose
+  // handle() runs the steps itself: one URL needs no router, and Express's hand-over to a sub-app
+  // (swapping the prototypes of req and res there and back) cost more than all of them. req.app
+  // stays the app the endpoint is mounted on, whose settings (trust proxy) apply.
   const app = express();
-  app.disable('x-powered-by');
-  // Every answer is no-store (RFC 6749 §5.1): a validator would never be used, so no ETag to compute.
-  app.set('etag', false);
-  app.all('/', begin, ...context.hardening, readForm, parse, refuseLocked, authenticateAndAct);
-  app.use(handleError);
+  (app as unknown as { handle: Handler }).handle = (req, res, done) => {
+    if (req.path !== '/') return done();
+    runSteps(steps, req, res, (error) => {
+      try {
+        handleError(error, req, res);
+      } catch (failure) {
+        done(failure);
+      }
+    });
+  };
   return app;
+}
+
+type Handler = (req: Request, res: Response, done: NextFunction) => void;
+
+/** Runs Express middleware in order, as a route would; an error thrown, rejected or passed to next() goes to `fail`. */
+function runSteps(steps: readonly RequestHandler[], req: Request, res: Response, fail: (error: unknown) => void): void {
+  let index = 0;
+  const next = (error?: unknown): void => {
+    if (error !== undefined && error !== null) return fail(error);
+    const step = steps[index++];
+    if (step === undefined) return;
+    try {
+      const result: unknown = step(req, res, next);
+      if (result instanceof Promise) result.catch(fail);
+    } catch (thrown) {
+      fail(thrown);
+    }
+  };
+  next();
 }
 
 /** The parameters the endpoint reads, each at most once unless repeatable (RFC 6749 §3.2), empty values omitted. */

@@ -23,7 +23,7 @@ import { assertRevocationStore, type RevocationStore } from '../stores/revocatio
 import { MemoryReplayCache } from '../stores/memory-replay-cache.js';
 import { assertReplayCache, type ReplayCache } from '../stores/replay-cache.js';
 import { auditor, type AuditEvent } from './audit.js';
-import { reportInternalError } from './send-error.js';
+import { reportInternalError, sendJson } from './send-error.js';
 import { securityHeaders } from './security-headers.js';
 import { clientEndpoint, failureLock, perAddressLimiter, type EndpointContext, type LimiterOptions } from './client-endpoint.js';
 import { absoluteUrl, checkOptions, positiveInteger } from '../core/options.js';
@@ -257,7 +257,7 @@ export function issuer(options: IssuerOptions = {}): Issuer {
         jti: claims.jti as string,
         expiresAt: claims.exp as number,
       });
-      res.status(200).json(issued.response);
+      sendJson(res, 200, issued.response);
     },
   });
   const revocation = clientEndpoint(context, {
@@ -276,7 +276,7 @@ export function issuer(options: IssuerOptions = {}): Issuer {
     parameters: ['token', 'token_type_hint'],
     validate: (params) => requireTokenParameter(params.token),
     act: async ({ client }, token, _req, res) => {
-      res.status(200).json(await introspectToken(token, client, own));
+      sendJson(res, 200, await introspectToken(token, client, own));
     },
   });
   const jwks = express();

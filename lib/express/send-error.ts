@@ -12,7 +12,17 @@ const INTERNAL = new OAuthError('server_error', 500, 'The server could not handl
  */
 export function sendError(res: Response, error: unknown): void {
   const oauth = error instanceof OAuthError ? error : INTERNAL;
-  res.status(oauth.status).set(oauth.headers).set(NO_STORE).json(oauth.toJSON());
+  sendJson(res.set(oauth.headers).set(NO_STORE), oauth.status, oauth.toJSON());
+}
+
+/**
+ * Sends a JSON body as it is, whatever the app's settings: no ETag (the answers of the endpoints
+ * and the guard are never stored, so a validator would be computed for nothing), no `json spaces`.
+ */
+export function sendJson(res: Response, status: number, body: unknown): void {
+  res.statusCode = status;
+  res.setHeader('Content-Type', 'application/json; charset=utf-8');
+  res.end(JSON.stringify(body));
 }
 
 export const NO_STORE = { 'Cache-Control': 'no-store', Pragma: 'no-cache' } as const;
