@@ -7,7 +7,8 @@ import { max, median, min } from './stats.js';
 export interface Variant {
   readonly id: string;
   readonly group: 'guard' | 'token';
-  readonly role: 'floor' | 'ours' | 'peer';
+  /** `reference`: not a product, a lower bound of what ours can cost (see server.ts). */
+  readonly role: 'floor' | 'ours' | 'peer' | 'reference';
   readonly label: string;
   readonly kind: string;
   readonly config: ServerConfig;
@@ -183,6 +184,10 @@ function targets(report: Report): Target[] {
     list.push(atLeast(`Token endpoint ${alg}, repeat clients: × Express POST floor`, 0.8, floorRatio(`ours-token-${s}`)));
     list.push(atLeast(`Token endpoint ${alg}: × the faster of oidc-provider and oauth2-server ${alg}`, 1.3, paired(`ours-token-${s}`, [`oidc-provider-${s}`, `oauth2-server-${s}`])));
   }
+  // Not targets: the reference endpoint shows how far the libraries ours must use allow it to go.
+  const bound = (name: string, measured: number): Target => ({ name, goal: '–', measured, pass: undefined, note: 'a bound, not a target' });
+  list.push(bound('Reference endpoint HS256: × Express POST floor', floorRatio('token-reference-hs')));
+  list.push(bound('Reference endpoint HS256: × the faster of oidc-provider and oauth2-server HS256', paired('token-reference-hs', ['oidc-provider-hs', 'oauth2-server-hs'])));
   const burst = report.bursts[0];
   list.push(
     atMost(

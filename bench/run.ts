@@ -86,6 +86,7 @@ const tokenVariants: Variant[] = [
     { id: `oidc-provider-${short[alg]}`, group: 'token', role: 'peer', label: `oidc-provider ${alg}`, kind: 'token-oidc-provider', config: { alg }, alg },
     { id: `oauth2-server-${short[alg]}`, group: 'token', role: 'peer', label: `oauth2-server ${alg}`, kind: 'token-oauth2-server', config: { alg }, alg },
   ]),
+  { id: 'token-reference-hs', group: 'token', role: 'reference', label: 'reference HS256 (not a product: the least an endpoint does)', kind: 'token-reference', config: { alg: 'HS256' }, alg: 'HS256' },
 ];
 const variants = [...guardVariants, ...tokenVariants].filter((v) => settings.only === undefined || settings.only.test(v.id));
 

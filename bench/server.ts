@@ -137,6 +137,50 @@ const builders: Record<string, Builder> = {
     return { handler: created, notes: [tokens.note, 'helmet on, failedAuthentication on, perAddress limit 1e9', await bcryptNote()] };
   },
 
+  /**
+   * Not a product: the least a token endpoint can do with the libraries ours must use (helmet's
+   * headers replayed, a per-address count and a failure-lock lookup in express-rate-limit stores,
+   * an HMAC of a secret bcrypt accepted at start-up, a jsonwebtoken signature), without client
+   * stores, scopes, audit, hooks or error handling. What it reaches bounds what ours can.
+   */
+  async 'token-reference'(config, fixtures) {
+    const alg = algOf(config);
+    if (alg !== 'HS256') throw new Error('the reference endpoint signs HS256');
+    const [{ default: bcrypt }, { default: jwt }, { MemoryStore, ipKeyGenerator }, { securityHeaders }, { createHmac, randomBytes, randomUUID, timingSafeEqual }] = await Promise.all([
+      import('bcryptjs'), import('jsonwebtoken'), import('express-rate-limit'), import('../lib/express/security-headers.js'), import('node:crypto'),
+    ]);
+    const digestKey = randomBytes(32);
+    const digest = (secret: string) => createHmac('sha256', digestKey).update(secret).digest();
+    const verified = new Map<string, Buffer>();
+    for (const client of fixtures.repeatClients) if (await bcrypt.compare(client.secret, client.hash)) verified.set(client.id, digest(client.secret));
+    const perAddress = new MemoryStore();
+    const failures = new MemoryStore();
+    perAddress.init({ windowMs: 60_000 } as never);
+    failures.init({ windowMs: 15 * 60_000 } as never);
+    const key = createSecretKey(Buffer.from(fixtures.hsSecret));
+    const helmetHeaders = securityHeaders({});
+    const refuse = (res: express.Response, status: number, error: string) => void res.status(status).set('Cache-Control', 'no-store').json({ error });
+    const created = app();
+    created.post(TOKEN_PATH, helmetHeaders, async (req, res, next) => {
+      const address = ipKeyGenerator(req.ip ?? '');
+      const { totalHits } = await perAddress.increment(`token|${address}`);
+      if (totalHits > 1_000_000_000) return refuse(res, 429, 'temporarily_unavailable');
+      res.set('RateLimit', `"per-address"; r=${1_000_000_000 - totalHits}; t=60`);
+      next();
+    }, express.urlencoded({ extended: false, limit: 8192 }), async (req, res) => {
+      if ((req.body as Record<string, unknown>).grant_type !== 'client_credentials') return refuse(res, 400, 'unsupported_grant_type');
+      const [id = '', secret = ''] = Buffer.from((req.get('authorization') ?? '').slice(6), 'base64').toString().split(':').map(decodeURIComponent);
+      if (((await failures.get(`${ipKeyGenerator(req.ip ?? '')}|${id}`))?.totalHits ?? 0) >= 10) return refuse(res, 429, 'temporarily_unavailable');
+      const expected = verified.get(id);
+      if (expected === undefined || !timingSafeEqual(digest(secret), expected)) return refuse(res, 401, 'invalid_client');
+      const iat = Math.floor(Date.now() / 1000);
+      const claims = { iss: ISSUER, sub: id, client_id: id, aud: AUDIENCE, iat, exp: iat + 600, jti: randomUUID(), scope: SCOPE };
+      const token = jwt.sign(JSON.stringify(claims), key, { algorithm: 'HS256', keyid: KIDS.HS256, header: { alg: 'HS256', typ: 'at+jwt' } });
+      res.set({ 'Cache-Control': 'no-store', Pragma: 'no-cache' }).json({ access_token: token, token_type: 'Bearer', expires_in: 600, scope: SCOPE });
+    });
+    return { handler: created, notes: ['not a product: the least a token endpoint does with helmet, express-rate-limit stores, an HMAC of a bcrypt-accepted secret and jsonwebtoken'] };
+  },
+
   /** oidc-provider (ESM only), standalone, client credentials with JWT access tokens through resource indicators. */
   async 'token-oidc-provider'(config, fixtures) {
     const alg = algOf(config);
