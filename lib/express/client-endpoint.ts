@@ -116,7 +116,7 @@ export function clientEndpoint<P>(context: EndpointContext, action: EndpointActi
   // (swapping the prototypes of req and res there and back) cost more than all of them. req.app
   // stays the app the endpoint is mounted on, whose settings (trust proxy) apply.
   const app = express();
-  (app as unknown as { handle: Handler }).handle = (req, res, done) => {
+  (app as unknown as { handle: (req: Request, res: Response, done: NextFunction) => void }).handle = (req, res, done) => {
     if (req.path !== '/') return done();
     runSteps(steps, req, res, (error) => {
       try {
@@ -128,8 +128,6 @@ export function clientEndpoint<P>(context: EndpointContext, action: EndpointActi
   };
   return app;
 }
-
-type Handler = (req: Request, res: Response, done: NextFunction) => void;
 
 /** Runs Express middleware in order, as a route would; an error thrown, rejected or passed to next() goes to `fail`. */
 function runSteps(steps: readonly RequestHandler[], req: Request, res: Response, fail: (error: unknown) => void): void {
