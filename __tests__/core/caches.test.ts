@@ -51,7 +51,7 @@ describe('the verified-secret cache', () => {
       compare: async (secret, hash) => (compared.push(secret), bcrypt.compare(secret, hash)),
       assertions: { audiences: () => [], replayCache: new MemoryReplayCache(), maxLifetime: 300, clockTolerance: 5, storeTimeout: 1000 },
       clientKeys: new ClientKeys(),
-      secretCache: { ttl, maxEntries },
+      secretCache: { ttl, maxAge: 3_600_000, maxEntries },
     });
     return { authenticate, compared, replace: (next: ClientRecord[]) => (store = new MemoryClientStore(next)) };
   }
@@ -94,6 +94,36 @@ describe('the verified-secret cache', () => {
     await new Promise((resolve) => setTimeout(resolve, 150));
     await authenticate(basic(client.id, client.secret));
     expect(compared).toEqual([client.secret, client.secret]);
+  });
+
+  it('lets concurrent requests of one client with the same secret share one comparison (no stampede)', async () => {
+    const client = await aClient();
+    const { authenticate, compared } = await setUp([client.record]);
+    const results = await Promise.all(Array.from({ length: 50 }, () => authenticate(basic(client.id, client.secret))));
+    expect(results.every((result) => result.client.id === client.id)).toBe(true);
+    expect(compared).toEqual([client.secret]);
+  });
+
+  it('extends an entry by ttl on each use, up to about maxAge (±10 %) after bcrypt accepted the secret', async () => {
+    const client = await aClient();
+    const compared: string[] = [];
+    const authenticate = clientAuthenticator({
+      store: new MemoryClientStore([client.record]),
+      storeTimeout: 1000,
+      hashCost: 4,
+      compare: async (secret, hash) => (compared.push(secret), bcrypt.compare(secret, hash)),
+      assertions: { audiences: () => [], replayCache: new MemoryReplayCache(), maxLifetime: 300, clockTolerance: 5, storeTimeout: 1000 },
+      clientKeys: new ClientKeys(),
+      secretCache: { ttl: 60_000, maxAge: 600_000, maxEntries: 10 },
+    });
+    const at = (seconds: number) => authenticate(basic(client.id, client.secret), undefined, 1_000_000 + seconds);
+    // Used every 50 s, it outlives its 60 s ttl ...
+    for (let t = 0; t <= 500; t += 50) await at(t);
+    expect(compared).toHaveLength(1);
+    // ... but not 660 s (maxAge + 10 %) after bcrypt accepted it.
+    for (let t = 550; t <= 660; t += 50) await at(t);
+    await at(661);
+    expect(compared).toHaveLength(2);
   });
 
   it('holds at most maxEntries clients', async () => {

@@ -61,6 +61,14 @@ class ComparePool {
     private readonly module: string,
   ) {}
 
+  /** Stops the workers that have nothing to do; busy ones finish first, and new ones start on demand. */
+  releaseIdle(): void {
+    for (const worker of this.#idle.splice(0)) {
+      this.#started -= 1;
+      void worker.terminate();
+    }
+  }
+
   compare(secret: string, hash: string): Promise<boolean> {
     return new Promise((resolve, reject) => {
       this.#queue.push({ secret, hash, resolve, reject });
@@ -118,7 +126,15 @@ class ComparePool {
   }
 }
 
-const pool = new ComparePool(Math.min(4, availableParallelism()), nativePath ?? require.resolve('bcryptjs'));
+/** How many comparisons run at once in this process: one worker per core, four at most. */
+export const compareWorkers = Math.min(4, availableParallelism());
+
+const pool = new ComparePool(compareWorkers, nativePath ?? require.resolve('bcryptjs'));
 
 /** Compares a secret with a bcrypt hash in a low-priority worker thread. */
 export const compareSecret: Compare = (secret, hash) => pool.compare(secret, hash);
+
+/** Stops the idle comparison workers (`issuer.close()`); they start again when needed. */
+export function releaseIdleWorkers(): void {
+  pool.releaseIdle();
+}

@@ -1,8 +1,9 @@
 // Client authentication at the token endpoint: RFC 6749 §2.3 and §3.2.1, RFC 7523 §2.2.
 
-import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import bcrypt from 'bcryptjs';
-import { compareSecret } from './bcrypt.js';
+import { AdmissionQueue, type Lane } from './admission.js';
+import { compareSecret, compareWorkers } from './bcrypt.js';
 import { hashCost, resolveClient, type Client } from './client.js';
 import { assertedClientId, JWT_BEARER, verifyClientAssertion, type AssertionRules, type ClientKeys } from './client-assertion.js';
 import { invalidClient, OAuthError } from './errors.js';
@@ -107,6 +108,34 @@ function formDecode(value: string): string | undefined {
   }
 }
 
+/** What the failure lock needs of a counter store: express-rate-limit's `Store` fits as it is. */
+export interface AttemptCounter {
+  get?(key: string): Promise<CounterInfo | undefined> | CounterInfo | undefined;
+  increment(key: string): Promise<CounterInfo> | CounterInfo;
+  decrement(key: string): Promise<void> | void;
+}
+
+interface CounterInfo {
+  readonly totalHits: number;
+  readonly resetTime?: Date | undefined;
+}
+
+/** At most `limit` judged attempts per (address, client) in a window of the counter (RFC 6749 §2.3.1). */
+export interface FailureLockRules {
+  readonly counter: AttemptCounter;
+  readonly limit: number;
+  /** The counter's window, for the `RateLimit-Policy` header. */
+  readonly windowSeconds: number;
+}
+
+/** What the request adds to its credentials. */
+export interface AuthenticationContext {
+  /** The client's address (grouped, as rate limits see it): the failure lock and the queue count by it. */
+  readonly address: string | undefined;
+  /** Aborted when the client went away: a comparison still queued for it is dropped. */
+  readonly signal?: AbortSignal | undefined;
+}
+
 export interface ClientAuthenticatorOptions {
   readonly store: ClientStore;
   /** Milliseconds a store lookup may take before the request fails with a 503. */
@@ -115,104 +144,231 @@ export interface ClientAuthenticatorOptions {
   readonly hashCost: number;
   /** Compares a secret with a bcrypt hash; a seam for tests that count comparisons. */
   readonly compare?: (secret: string, hash: string) => Promise<boolean>;
+  /** Where comparisons wait for a worker. Default: a queue as wide as the worker pool. */
+  readonly admission?: AdmissionQueue;
   /** Told once per client whose hash cost differs from `hashCost`, which would let timing tell it apart. */
   readonly onCostMismatch?: (clientId: string, cost: number) => void;
   /** How private_key_jwt assertions are checked, and where clients' keys come from. */
   readonly assertions: AssertionRules;
   readonly clientKeys: ClientKeys;
-  /** Remembers secrets bcrypt accepted, as keyed digests, for `ttl` ms; off when undefined. */
-  readonly secretCache?: { readonly ttl: number; readonly maxEntries: number } | undefined;
+  /** Remembers secrets bcrypt accepted, as keyed digests; off when undefined. */
+  readonly secretCache?: SecretCacheRules | undefined;
+  /** Counts judged attempts per (address, client) and refuses them past the limit; off when undefined. */
+  readonly failureLock?: FailureLockRules | undefined;
 }
 
+/** Milliseconds: an entry lives `ttl` after its last use, and at most about `maxAge` (±10 %) after bcrypt accepted it. */
+export interface SecretCacheRules {
+  readonly ttl: number;
+  readonly maxAge: number;
+  readonly maxEntries: number;
+}
+
+const LOCKED = 'Too many failed authentications; retry later';
+/** Milliseconds a record read past the store's cache is preferred to the cached one. */
+const FRESH_FOR = 5000;
+
 /**
- * Makes the function that checks credentials against the store. Every failed secret costs one
+ * Makes the function that checks credentials against the store. Every judged secret costs one
  * bcrypt comparison or more: an unknown client is compared against a dummy hash of the configured
  * cost, made once, here, so timing does not tell unknown clients from wrong secrets.
+ *
+ * The failure lock counts an attempt when its judgment starts and gives it back when it succeeds,
+ * so concurrent guesses cannot outrun it, while a fleet presenting the right secret never uses it
+ * up. What needs no new judgment is not counted: a secret the cache already accepted, or one that
+ * joins a comparison of the same client and secret in flight.
  */
-export function clientAuthenticator(options: ClientAuthenticatorOptions): (credentials: ClientCredentials, now?: number) => Promise<AuthenticatedClient> {
+export function clientAuthenticator(options: ClientAuthenticatorOptions): (credentials: ClientCredentials, context?: AuthenticationContext, now?: number) => Promise<AuthenticatedClient> {
   const compare = options.compare ?? compareSecret;
-  const verifiedSecrets = options.secretCache === undefined ? undefined : new VerifiedSecrets(options.secretCache.ttl, options.secretCache.maxEntries);
+  const admission = options.admission ?? new AdmissionQueue({ concurrency: compareWorkers, maxQueued: 32 * compareWorkers, maxWait: 5000, perAddress: 8 });
+  const verifiedSecrets = options.secretCache === undefined ? undefined : new VerifiedSecrets(options.secretCache);
+  const inFlight = new Map<string, Promise<{ client: Client; index: number } | undefined>>();
+  /** Records read past a store's cache, preferred for FRESH_FOR ms: a rotated secret must not wait for the cache. */
+  const freshReads = new Map<string, { readonly client: Client | undefined; readonly until: number }>();
   const dummyHash = bcrypt.hash('no client has this secret', options.hashCost);
   const mismatched = new Set<string>();
+  const lock = options.failureLock;
+  const flightKey = randomBytes(32);
+
+  const counted = <T>(call: () => Promise<T> | T): Promise<T> => storeCall(call, options.storeTimeout, 'The rate limit store is unavailable; try again later');
+
+  /** Refuses a locked pair before any work, the right secret included. */
+  async function refuseLocked(key: string): Promise<void> {
+    if (lock?.counter.get === undefined) return;
+    const info = await counted(() => lock.counter.get!(key));
+    if (info !== undefined && info.totalHits >= lock.limit) throw locked(info);
+  }
+
+  /**
+   * Counts the attempt as it starts; past the limit it is refused without a judgment. A failure
+   * tells the client how many attempts it has left (draft-ietf-httpapi-ratelimit-headers).
+   */
+  async function judged<T>(key: string | undefined, judge: () => Promise<T | undefined>): Promise<T | undefined> {
+    if (lock === undefined || key === undefined) return judge();
+    const info = await counted(() => lock.counter.increment(key));
+    if (info.totalHits > lock.limit) throw locked(info);
+    const headers = {
+      RateLimit: `"failed-authentication"; r=${lock.limit - info.totalHits}; t=${secondsUntil(info)}`,
+      'RateLimit-Policy': `"failed-authentication"; q=${lock.limit}; w=${lock.windowSeconds}`,
+    };
+    const giveBack = (): Promise<void> => counted(() => lock.counter.decrement(key)).catch(() => undefined);
+    let result: T | undefined;
+    try {
+      result = await judge();
+    } catch (error) {
+      await giveBack(); // refused before a judgment (a full queue, a store down): not an attempt
+      throw error;
+    }
+    if (result === undefined) throw invalidClient().withHeaders(headers);
+    await giveBack();
+    return result;
+  }
+
+  async function compareOne(secret: string, hash: string, lane: Lane, context: AuthenticationContext): Promise<boolean> {
+    return admission.run({ lane, address: context.address, signal: context.signal }, () => compare(secret, hash));
+  }
 
   /** Compares against each live hash in turn; expired ones are skipped as if removed. */
-  async function matchSecret(client: Client | undefined, secret: string, now: number): Promise<number | undefined> {
-    const cached = client === undefined ? undefined : verifiedSecrets?.match(client, secret, now);
-    if (cached !== undefined) return cached;
-    const live = client?.secrets.filter((entry) => entry.expiresAt === undefined || entry.expiresAt > now) ?? [];
-    if (live.length === 0) {
-      await compare(secret, await dummyHash);
+  async function compareHashes(client: Client | undefined, secret: string, now: number, context: AuthenticationContext, skip: ReadonlySet<string> = new Set()): Promise<number | undefined> {
+    const live = client?.secrets.filter((entry) => (entry.expiresAt === undefined || entry.expiresAt > now) && !skip.has(entry.hash)) ?? [];
+    if (client === undefined || live.length === 0) {
+      if (skip.size === 0) await compareOne(secret, await dummyHash, client === undefined ? 'unknown' : 'known', context);
       return undefined;
     }
     for (const entry of live) {
-      if (hashCost(entry.hash) !== options.hashCost && client !== undefined && !mismatched.has(client.id)) {
+      if (hashCost(entry.hash) !== options.hashCost && !mismatched.has(client.id)) {
         mismatched.add(client.id);
         options.onCostMismatch?.(client.id, hashCost(entry.hash));
       }
       // bcrypt reads 72 bytes at most: a longer secret would match on its prefix alone.
-      if ((await compare(secret, entry.hash)) && Buffer.byteLength(secret) <= 72 && client !== undefined) {
-        const index = client.secrets.indexOf(entry);
-        verifiedSecrets?.remember(client, secret, index, now);
-        return index;
-      }
+      if ((await compareOne(secret, entry.hash, 'known', context)) && Buffer.byteLength(secret) <= 72) return client.secrets.indexOf(entry);
     }
     return undefined;
   }
 
-  return async function authenticateClient(credentials: ClientCredentials, now = Date.now() / 1000): Promise<AuthenticatedClient> {
-    const record = await storeCall(() => options.store.findClient(credentials.clientId), options.storeTimeout, 'The client registry is unavailable; try again later');
-    let client: Client | undefined;
+  /**
+   * A secret that fails against a record that may be cached (a store's cache, another instance's
+   * rotation) is checked once more against a fresh read, at most once per FRESH_FOR per client,
+   * and only against hashes it was not compared with.
+   */
+  async function matchSecret(client: Client | undefined, secret: string, now: number, context: AuthenticationContext): Promise<{ client: Client; index: number } | undefined> {
+    const index = await compareHashes(client, secret, now, context);
+    if (client === undefined) return undefined;
+    if (index !== undefined) return { client, index };
+    if (recentlyRead(client.id)) return undefined;
+    const fresh = await lookup(client.id, true);
+    freshReads.delete(client.id);
+    if (freshReads.size >= 10_000) freshReads.delete(freshReads.keys().next().value as string);
+    freshReads.set(client.id, { client: fresh, until: Date.now() + FRESH_FOR });
+    if (fresh === undefined || fresh.authMethod !== client.authMethod) return undefined;
+    const freshIndex = await compareHashes(fresh, secret, now, context, new Set(client.secrets.map((entry) => entry.hash)));
+    return freshIndex === undefined ? undefined : { client: fresh, index: freshIndex };
+  }
+
+  async function lookup(clientId: string, fresh = false): Promise<Client | undefined> {
+    const record = await storeCall(() => options.store.findClient(clientId, fresh ? { fresh } : undefined), options.storeTimeout, 'The client registry is unavailable; try again later');
     try {
-      client = record === undefined ? undefined : resolveClient(record);
+      return record === undefined ? undefined : resolveClient(record);
     } catch (cause) {
       throw new OAuthError('server_error', 500, 'The client registration is invalid', {}, { cause });
     }
+  }
+
+  function recentlyRead(clientId: string): boolean {
+    const entry = freshReads.get(clientId);
+    if (entry !== undefined && entry.until <= Date.now()) freshReads.delete(clientId);
+    return entry !== undefined && entry.until > Date.now();
+  }
+
+  return async function authenticateClient(credentials: ClientCredentials, context: AuthenticationContext = { address: undefined }, now = Date.now() / 1000): Promise<AuthenticatedClient> {
+    let client = recentlyRead(credentials.clientId) ? freshReads.get(credentials.clientId)!.client : await lookup(credentials.clientId);
+    if (client !== undefined && client.id !== credentials.clientId) client = undefined;
+    // Unknown ids share one counter per address: ids are not secrets, and keys of attacker-chosen
+    // ids would make the lock's own memory grow with every made-up id.
+    const lockKey = lock === undefined ? undefined : `${context.address ?? ''}|${client === undefined ? '?' : createHash('sha256').update(client.id).digest('base64url').slice(0, 22)}`;
+    if (lockKey !== undefined) await refuseLocked(lockKey);
     if (credentials.method === 'private_key_jwt') {
-      if (client === undefined || client.id !== credentials.clientId || client.authMethod !== 'private_key_jwt') throw invalidClient();
-      await verifyClientAssertion(credentials.assertion, client, options.clientKeys, options.assertions, now);
-      return { client, secretIndex: undefined };
+      const verified = await judged(lockKey, async () => {
+        if (client === undefined || client.authMethod !== 'private_key_jwt') return undefined;
+        try {
+          await verifyClientAssertion(credentials.assertion, client, options.clientKeys, options.assertions, now);
+        } catch (error) {
+          if (error instanceof OAuthError && error.error === 'invalid_client') return undefined;
+          throw error;
+        }
+        return client;
+      });
+      if (verified === undefined) throw invalidClient();
+      return { client: verified, secretIndex: undefined };
     }
-    const secretIndex = await matchSecret(client, credentials.secret, now);
+    const cached = client === undefined ? undefined : verifiedSecrets?.match(client, credentials.secret, now);
+    let matched: { client: Client; index: number } | undefined = cached === undefined || client === undefined ? undefined : { client, index: cached };
+    if (matched === undefined) {
+      // Concurrent requests of one client with the same secret share one judgment.
+      const key = createHmac('sha256', flightKey).update(`${credentials.clientId.length}:${credentials.clientId}`).update(credentials.secret).digest('base64url');
+      let flight = inFlight.get(key);
+      if (flight === undefined) {
+        flight = judged(lockKey, async () => {
+          const found = await matchSecret(client, credentials.secret, now, context);
+          if (found !== undefined) verifiedSecrets?.remember(found.client, credentials.secret, found.index, now);
+          return found;
+        }).finally(() => inFlight.delete(key));
+        inFlight.set(key, flight);
+      }
+      matched = await flight;
+    }
     // Checked after the comparison, so a wrong method costs as much as a wrong secret.
-    if (client === undefined || secretIndex === undefined || client.id !== credentials.clientId || client.authMethod !== credentials.method) throw invalidClient();
-    return { client, secretIndex };
+    if (matched === undefined || matched.client.authMethod !== credentials.method) throw invalidClient();
+    return { client: matched.client, secretIndex: matched.index };
   };
+}
+
+function secondsUntil(info: CounterInfo): number {
+  return Math.max(1, Math.ceil(((info.resetTime?.getTime() ?? Date.now() + 60_000) - Date.now()) / 1000));
+}
+
+function locked(info: CounterInfo): OAuthError {
+  const seconds = secondsUntil(info);
+  return new OAuthError('temporarily_unavailable', 429, LOCKED, { 'Retry-After': String(seconds), RateLimit: `"failed-authentication"; r=0; t=${seconds}` });
 }
 
 /**
  * Secrets bcrypt already accepted, kept as HMAC digests under a key made at start-up, so that a
  * client repeating its right secret costs a hash instead of a bcrypt comparison. Only the exact
  * secret, for the same client and the same stored hash (not expired), hits: a wrong secret misses
- * and pays the full bcrypt cost, as an unknown client does; changing or rotating the hash, or
- * waiting `ttl`, forgets the entry. The digests cannot be turned back into secrets.
+ * and pays the full bcrypt cost, as an unknown client does; changing or rotating the hash forgets
+ * the entry. Each use extends it by `ttl`, up to a jittered `maxAge`, so that clients that started
+ * together do not all expire together. The digests cannot be turned back into secrets.
  */
 class VerifiedSecrets {
   readonly #key = randomBytes(32);
-  readonly #entries = new Map<string, { readonly digest: Buffer; readonly index: number; readonly until: number }>();
+  readonly #entries = new Map<string, { readonly digest: Buffer; readonly index: number; until: number; readonly deadline: number }>();
 
-  constructor(
-    private readonly ttlMs: number,
-    private readonly maxEntries: number,
-  ) {}
+  constructor(private readonly rules: SecretCacheRules) {}
 
   match(client: Client, secret: string, now: number): number | undefined {
     const entry = this.#entries.get(client.id);
     if (entry === undefined) return undefined;
     const stored = client.secrets[entry.index];
     const live = stored !== undefined && (stored.expiresAt === undefined || stored.expiresAt > now);
-    if (!live || now * 1000 > entry.until) {
+    const nowMs = now * 1000;
+    if (!live || nowMs > entry.until) {
       this.#entries.delete(client.id);
       return undefined;
     }
-    return timingSafeEqual(entry.digest, this.#digest(client.id, stored.hash, secret)) ? entry.index : undefined;
+    if (!timingSafeEqual(entry.digest, this.#digest(client.id, stored.hash, secret))) return undefined;
+    entry.until = Math.min(entry.deadline, nowMs + this.rules.ttl);
+    return entry.index;
   }
 
   remember(client: Client, secret: string, index: number, now: number): void {
     const stored = client.secrets[index];
     if (stored === undefined) return;
     this.#entries.delete(client.id);
-    if (this.#entries.size >= this.maxEntries) this.#entries.delete(this.#entries.keys().next().value as string);
-    this.#entries.set(client.id, { digest: this.#digest(client.id, stored.hash, secret), index, until: now * 1000 + this.ttlMs });
+    if (this.#entries.size >= this.rules.maxEntries) this.#entries.delete(this.#entries.keys().next().value as string);
+    const nowMs = now * 1000;
+    const deadline = nowMs + this.rules.maxAge * (0.9 + 0.2 * Math.random());
+    this.#entries.set(client.id, { digest: this.#digest(client.id, stored.hash, secret), index, until: Math.min(deadline, nowMs + this.rules.ttl), deadline });
   }
 
   #digest(clientId: string, hash: string, secret: string): Buffer {

@@ -2,24 +2,20 @@
 // introspection): RFC 6749 §2.3 and §3.2, hardened by default.
 
 import express, { type Express, type NextFunction, type Request, type RequestHandler, type Response } from 'express';
-import { rateLimit, ipKeyGenerator, type Options as RateLimitOptions, type RateLimitRequestHandler } from 'express-rate-limit';
-import { extractCredentials, type AuthenticatedClient, type ClientCredentials } from '../core/client-authentication.js';
-import { ConfigurationError, OAuthError } from '../core/errors.js';
-import { storeCall } from '../core/store-call.js';
+import { extractCredentials, type AuthenticatedClient, type AuthenticationContext, type ClientCredentials } from '../core/client-authentication.js';
+import { OAuthError } from '../core/errors.js';
 import type { EndpointEvent } from './audit.js';
+import { clientAddress } from './rate-limits.js';
 import { beginRequest, requestState, type EndpointName } from './request-state.js';
 import { NO_STORE, reportInternalError, sendError } from './send-error.js';
 
-export type LimiterOptions = Partial<RateLimitOptions>;
-
 /** What every client endpoint of one issuer shares: one authenticator, one lock, one per-address cap. */
 export interface EndpointContext {
-  readonly authenticateClient: (credentials: ClientCredentials) => Promise<AuthenticatedClient>;
+  readonly authenticateClient: (credentials: ClientCredentials, context: AuthenticationContext) => Promise<AuthenticatedClient>;
   readonly audit: (req: Request, event: EndpointEvent) => void;
   readonly hardening: readonly RequestHandler[];
   readonly bodyLimit: number;
   readonly basicChallenge: string;
-  readonly failureLock: FailureLock | undefined;
   readonly onInternalError: (message: string) => void;
 }
 
@@ -76,7 +72,9 @@ export function clientEndpoint<P>(context: EndpointContext, action: EndpointActi
     }
     // The app may have parsed the body already; repeats then show up as arrays.
     if (req.body !== undefined) return next();
-    readBody(req, res, next);
+    // Whatever goes wrong while reading the body (bad compressed data, an unknown encoding, an
+    // aborted upload) is the client's doing: a 4xx, never a 500.
+    readBody(req, res, (error?: unknown) => (error === undefined || error === null ? next() : next(bodyError(error))));
   };
   const parse: RequestHandler = (req, _res, next) => {
     const { params, lists } = formParameters(req.body, known, repeatable);
@@ -90,27 +88,31 @@ export function clientEndpoint<P>(context: EndpointContext, action: EndpointActi
     requestState(req)!.request = { parsed, credentials };
     next();
   };
-  const refuseLocked: RequestHandler = (req, res, next) => (context.failureLock === undefined ? next() : context.failureLock.refuseLocked(req, res, next));
   const authenticateAndAct: RequestHandler = async (req, res) => {
     const { parsed, credentials } = requestState(req)!.request!;
-    await action.act(await context.authenticateClient(credentials), parsed as P, req, res);
+    // A client that hangs up gives its place in the comparison queue to the next one.
+    const gone = new AbortController();
+    const onClose = (): void => void (res.writableFinished || gone.abort());
+    res.once('close', onClose);
+    try {
+      const authenticated = await context.authenticateClient(credentials, { address: clientAddress(req), signal: gone.signal });
+      await action.act(authenticated, parsed as P, req, res);
+    } finally {
+      res.off('close', onClose);
+    }
   };
   const handleError = (error: unknown, req: Request, res: Response): void => {
     const oauth = asOAuthError(error);
     reportInternalError(oauth, context.onInternalError);
-    if (oauth.error !== 'invalid_client') return sendError(res, oauth);
-    // RFC 9110 §15.5.2: a 401 carries a challenge; RFC 6749 §5.2 asks for the scheme the client used.
-    const challenged = oauth.withHeaders({ 'WWW-Authenticate': context.basicChallenge });
     const credentials = requestState(req)?.request?.credentials;
+    if (oauth.status === 429) context.audit(req, { type: 'rate_limited', limiter: 'failed-authentication', clientId: credentials?.clientId });
+    if (oauth.error !== 'invalid_client') return sendError(res, oauth);
     context.audit(req, { type: 'client_authentication_failed', clientId: credentials?.clientId, authMethod: credentials?.method });
-    if (context.failureLock === undefined || credentials === undefined) return sendError(res, challenged);
-    context.failureLock.countFailure(req, res, (countError) => {
-      if (countError !== undefined) reportInternalError(countError, context.onInternalError);
-      sendError(res, challenged);
-    });
+    // RFC 9110 §15.5.2: a 401 carries a challenge; RFC 6749 §5.2 asks for the scheme the client used.
+    sendError(res, oauth.withHeaders({ 'WWW-Authenticate': context.basicChallenge }));
   };
 
-  const steps = [begin, ...context.hardening, readForm, parse, refuseLocked, authenticateAndAct];
+  const steps = [begin, ...context.hardening, readForm, parse, authenticateAndAct];
   // An Express app, for its mount event, parent and mount path (the metadata's URLs), whose
   // handle() runs the steps itself: one URL needs no router, and Express's hand-over to a sub-app
   // (swapping the prototypes of req and res there and back) cost more than all of them. req.app
@@ -179,91 +181,15 @@ function decodeUtf8(bytes: Buffer): string {
   }
 }
 
-/** The errors body-parser names by `type`: the client's. Anything else (a hook's error included) is ours. */
-const BODY_ERRORS = new Set(['entity.too.large', 'entity.parse.failed', 'entity.verify.failed', 'encoding.unsupported', 'charset.unsupported', 'request.aborted', 'request.size.invalid', 'stream.encoding.set', 'stream.not.readable', 'parameters.too.many']);
+/** What body-parser raised, as the client's error: too large, an encoding we do not read, or anything else malformed. */
+function bodyError(error: unknown): OAuthError {
+  const status = (error as { status?: unknown } | null)?.status;
+  if (status === 413) return new OAuthError('invalid_request', 413, 'The request body is too large');
+  if (status === 415) return new OAuthError('invalid_request', 415, 'The request body uses an unsupported encoding');
+  return new OAuthError('invalid_request', 400, 'The request body is malformed', {}, { cause: error });
+}
 
 function asOAuthError(error: unknown): OAuthError {
   if (error instanceof OAuthError) return error;
-  const type = (error as { type?: unknown } | null)?.type;
-  if (typeof type === 'string' && BODY_ERRORS.has(type)) {
-    return type === 'entity.too.large'
-      ? new OAuthError('invalid_request', 413, 'The request body is too large')
-      : new OAuthError('invalid_request', 400, 'The request body is malformed');
-  }
   return new OAuthError('server_error', 500, 'The server could not handle the request', {}, { cause: error });
-}
-
-const TOO_MANY = new OAuthError('temporarily_unavailable', 429, 'Too many requests; retry later');
-
-/**
- * The per-address cap: one limiter for all endpoints, with a budget per endpoint, so that a
- * resource server introspecting on every call cannot use up its own token requests.
- */
-export function perAddressLimiter(options: LimiterOptions, audit: Audit): RequestHandler {
-  return rateLimiter(
-    {
-      windowMs: 60_000,
-      limit: 300,
-      identifier: 'per-address',
-      keyGenerator: (req) => `${requestState(req)?.endpoint}|${ipKeyGenerator(req.ip ?? '')}`,
-      // A flood cap fails open when its store is down; the failure lock, which guards secrets, fails closed.
-      passOnStoreError: true,
-      ...options,
-    },
-    audit,
-    'per-address',
-  );
-}
-
-type Audit = EndpointContext['audit'];
-
-/** An express-rate-limit limiter that answers with our JSON error and draft-8 headers, and reports it. */
-export function rateLimiter(options: LimiterOptions, audit: Audit, limiter: 'failed-authentication' | 'per-address', clientId?: (req: Request) => string | undefined): RateLimitRequestHandler {
-  return rateLimit({
-    standardHeaders: 'draft-8',
-    legacyHeaders: false,
-    handler: (req, res) => {
-      audit(req, { type: 'rate_limited', limiter, clientId: clientId?.(req) });
-      sendError(res, TOO_MANY);
-    },
-    ...options,
-  });
-}
-
-export interface FailureLock {
-  refuseLocked(req: Request, res: Response, next: NextFunction): Promise<void>;
-  countFailure(req: Request, res: Response, done: (error?: unknown) => void): void;
-}
-
-/**
- * Locks a (client id, address) pair after `limit` failed authentications within `windowMs`
- * (RFC 6749 §2.3.1: "MUST protect against brute force attacks"). express-rate-limit counts only
- * real failures, after they happen, so concurrent or aborted requests with the right secret never
- * lock a client out; a locked pair is refused before any bcrypt work, the right secret included.
- */
-export function failureLock(options: LimiterOptions, audit: Audit, storeTimeout: number): FailureLock {
-  const clientId = (req: Request): string | undefined => requestState(req)?.request?.credentials.clientId;
-  const key = (req: Request): string => `${ipKeyGenerator(req.ip ?? '')}|${clientId(req)}`;
-  const settings = { windowMs: 15 * 60_000, limit: 10, identifier: 'failed-authentication', ...options, keyGenerator: key };
-  const { limit } = settings;
-  if (!(Number.isSafeInteger(limit) && (limit as number) > 0)) {
-    throw new ConfigurationError('`rateLimit.failedAuthentication.limit` must be a positive whole number');
-  }
-  if (options.store !== undefined && typeof (options.store as { get?: unknown }).get !== 'function') {
-    throw new ConfigurationError('`rateLimit.failedAuthentication.store` must implement get(key) to check locked clients');
-  }
-  const counter = rateLimiter(settings, audit, 'failed-authentication', clientId);
-  return {
-    async refuseLocked(req, res, next) {
-      const info = await storeCall(() => counter.getKey(key(req)), storeTimeout, 'The rate limit store is unavailable; try again later');
-      const seconds = Math.ceil(((info?.resetTime?.getTime() ?? 0) - Date.now()) / 1000);
-      if (info === undefined || info.totalHits < (limit as number) || seconds <= 0) return next();
-      audit(req, { type: 'rate_limited', limiter: 'failed-authentication', clientId: clientId(req) });
-      // The headers express-rate-limit would send (draft-8), for a request it never counted.
-      sendError(res.set({ 'Retry-After': String(seconds), RateLimit: `"${String(settings.identifier)}"; r=0; t=${seconds}` }), TOO_MANY);
-    },
-    countFailure(req, res, done) {
-      void counter(req, res, done);
-    },
-  };
 }

@@ -14,7 +14,8 @@ import { mountedIssuers, type Issuer, type TrustedIssuer } from './issuer.js';
 import { absoluteUrl, boolean, checkOptions, nonNegativeNumber, oneOf, positiveInteger } from '../core/options.js';
 import { storeCall } from '../core/store-call.js';
 import { REVOCATION_MARGIN } from '../core/token-introspection.js';
-import { sendError } from './send-error.js';
+import { reportInternalError, sendError } from './send-error.js';
+import { throttledReporter } from '../core/throttled-report.js';
 import { resourceMetadataUrl, isProtectedResource, type ProtectedResource } from './protected-resource.js';
 import './augment-request.js';
 
@@ -57,6 +58,12 @@ interface GuardCommonOptions {
    * document served elsewhere. Default: none.
    */
   resourceMetadata?: string | ProtectedResource;
+  /**
+   * Where the guard reports its own failures, the 503s (a revocation store or a key set it cannot
+   * reach): one line per kind and 10 s, with a count. Default: the `issuer()`'s `onInternalError`
+   * when given an issuer instance, else `console.error`.
+   */
+  onInternalError?: (message: string) => void;
 }
 
 /** Verifies with the keys of an `issuer()` in the same process. */
@@ -97,7 +104,7 @@ export type AuthenticateOptions = GuardIssuerOptions | GuardSecretOptions | Guar
 
 const OPTION_NAMES = [
   'issuer', 'secret', 'publicKey', 'jwksUri', 'discover', 'jwksCache', 'audience', 'clockTolerance', 'strict', 'maxTokenLifetime', 'tokenLocations', 'realm',
-  'delegateErrors', 'revocations', 'storeTimeout', 'revocationFailure', 'tokenCache', 'resourceMetadata',
+  'delegateErrors', 'revocations', 'storeTimeout', 'revocationFailure', 'tokenCache', 'resourceMetadata', 'onInternalError',
 ];
 
 interface GuardConfig {
@@ -111,6 +118,7 @@ interface GuardConfig {
   readonly tokenCache: VerifiedTokenCache | undefined;
   readonly remoteKeys: RemoteKeySet | undefined;
   readonly resourceMetadata: string | undefined;
+  readonly report: (kind: string, message: string) => void;
 }
 
 /**
@@ -125,6 +133,7 @@ export function authenticate(options: AuthenticateOptions = {}): RequestHandler 
 
   const fail = (error: unknown, res: Response, next: NextFunction): void => {
     if (!(error instanceof OAuthError)) return next(error);
+    if (error.status >= 500) reportInternalError(error, (message) => config.report(error.message, message));
     const answer =
       error.headers['WWW-Authenticate'] !== undefined || error.status >= 500 ? error
       : error.withHeaders({ 'WWW-Authenticate': challenge({ error: error.error, error_description: error.message }) });
@@ -345,6 +354,7 @@ function resolveGuardOptions(options: AuthenticateOptions): GuardConfig {
   let revocations: RevocationStore | undefined;
   let remoteKeys: RemoteKeySet | undefined;
   let storeTimeout: number | undefined;
+  let report: ((kind: string, message: string) => void) | undefined;
   if (instance !== undefined) {
     // An issuer() is an Express app, so a function; its `trust` says what to verify with.
     const trusted: TrustedIssuer = 'trust' in instance ? (instance as Issuer).trust : instance;
@@ -353,6 +363,7 @@ function resolveGuardOptions(options: AuthenticateOptions): GuardConfig {
     keys = trusted.keys;
     revocations = trusted.revocations;
     storeTimeout = trusted.storeTimeout;
+    report = trusted.report;
   } else if (given.jwksUri !== undefined || discover) {
     if (typeof given.issuer !== 'string') throw new ConfigurationError('`issuer` (the expected iss) is required with `jwksUri` or `discover`');
     issuer = absoluteUrl(given.issuer, 'issuer');
@@ -408,7 +419,13 @@ function resolveGuardOptions(options: AuthenticateOptions): GuardConfig {
     tokenCache: tokenCache(given.tokenCache),
     remoteKeys,
     resourceMetadata,
+    report: given.onInternalError !== undefined ? throttledReporter(hook(given.onInternalError, 'onInternalError')) : (report ?? throttledReporter((message) => console.error(message))),
   };
+}
+
+function hook<T>(value: T, option: string): T {
+  if (typeof value !== 'function') throw new ConfigurationError(`\`${option}\` must be a function`);
+  return value;
 }
 
 /** The document must not promise a way of sending the token that this guard refuses, nor hide one it accepts. */

@@ -5,7 +5,7 @@ import { generateKeyPairSync } from 'node:crypto';
 import express, { type Express, type Request, type RequestHandler } from 'express';
 import type { HelmetOptions } from 'helmet';
 import { DEFAULT_HASH_COST, type ClientRecord } from '../core/client.js';
-import { clientAuthenticator } from '../core/client-authentication.js';
+import { clientAuthenticator, type SecretCacheRules } from '../core/client-authentication.js';
 import { ClientKeys } from '../core/client-assertion.js';
 import { ConfigurationError, isQuotable, OAuthError, wwwAuthenticate } from '../core/errors.js';
 import type { JsonObject } from '../core/jws.js';
@@ -25,7 +25,11 @@ import { assertReplayCache, type ReplayCache } from '../stores/replay-cache.js';
 import { auditor, type AuditEvent } from './audit.js';
 import { reportInternalError, sendJson } from './send-error.js';
 import { securityHeaders } from './security-headers.js';
-import { clientEndpoint, failureLock, perAddressLimiter, type EndpointContext, type LimiterOptions } from './client-endpoint.js';
+import { clientEndpoint, type EndpointContext } from './client-endpoint.js';
+import { failureLockRules, perAddressLimiter, type LimiterOptions } from './rate-limits.js';
+import { AdmissionQueue, type AdmissionLimits } from '../core/admission.js';
+import { compareWorkers, releaseIdleWorkers } from '../core/bcrypt.js';
+import { throttledReporter } from '../core/throttled-report.js';
 import { absoluteUrl, checkOptions, positiveInteger } from '../core/options.js';
 
 export interface IssuerOptions {
@@ -64,10 +68,13 @@ export interface IssuerOptions {
   /** Milliseconds a client store lookup may take before the request fails with a 503. Default: 5000. */
   storeTimeout?: number;
   /**
-   * Brute-force protection (RFC 6749 §2.3.1), express-rate-limit options for two limiters shared by
-   * all client endpoints, or `false` for none. Default: `failedAuthentication` locks a client id
-   * from one address after 10 failed authentications in 15 minutes; `perAddress` allows 300
-   * requests a minute per address.
+   * Brute-force protection (RFC 6749 §2.3.1) for all client endpoints together, or `false` for none.
+   * `failedAuthentication` (`windowMs`, `limit`, `store`): a client id is judged at most `limit` times
+   * from one address in `windowMs`, counted as each judgment starts and given back when it succeeds;
+   * then the pair is locked until the window ends. Default: 10 in 15 minutes. `perAddress`:
+   * express-rate-limit options for a cap per address and endpoint. Default: 300 a minute, failing
+   * open (`passOnStoreError`) when its store is down. Both count in memory by default, at most
+   * 100 000 keys each; every store call is bounded by `storeTimeout`.
    */
   rateLimit?: false | { failedAuthentication?: false | LimiterOptions; perAddress?: false | LimiterOptions };
   /** Options for helmet's headers, or `false` to leave them to the app. Default: helmet's defaults. */
@@ -78,10 +85,22 @@ export interface IssuerOptions {
   secretHashCost?: number;
   /**
    * Remembers, as keyed digests, secrets bcrypt accepted, so a client repeating its right secret
-   * within `ttl` seconds costs a hash instead of a bcrypt comparison; a wrong secret always pays
-   * bcrypt. `false` turns it off. Default: `{ ttl: 60, maxEntries: 10000 }`.
+   * costs a hash instead of a bcrypt comparison; a wrong secret always pays bcrypt. An entry lives
+   * `ttl` seconds after its last use, and about `maxAge` seconds (±10 %, so that clients that
+   * started together do not expire together) after bcrypt accepted it. `false` turns it off.
+   * Default: `{ ttl: 60, maxAge: 3600, maxEntries: 10000 }`.
    */
-  secretCache?: false | { ttl?: number; maxEntries?: number };
+  secretCache?: false | { ttl?: number; maxAge?: number; maxEntries?: number };
+  /**
+   * Admission control for bcrypt comparisons, the one costly thing an unauthenticated request can
+   * ask for. A comparison waits at most `maxWait` milliseconds in a queue of at most `maxQueued`,
+   * with at most `perAddress` queued or running for one address; otherwise its request is answered
+   * at once with 503 `temporarily_unavailable` and `Retry-After`. Clients found in the registry go
+   * first, and unknown ids may hold at most half the queue. A secret the cache already accepted
+   * never waits. Defaults, with W comparison workers (one per core, up to 4): `maxQueued` 32 × W,
+   * `maxWait` 5000, `perAddress` 4 × W.
+   */
+  comparisonQueue?: { maxQueued?: number; maxWait?: number; perAddress?: number };
   /** Where our own failures (a store down) are reported, one line each. Default: `console.error`. */
   onInternalError?: (message: string) => void;
 }
@@ -100,6 +119,8 @@ export interface TrustedIssuer {
   readonly revocations?: RevocationStore;
   /** Milliseconds a revocation lookup may take. */
   readonly storeTimeout?: number;
+  /** Where guards verifying for this issuer report their 503s (the issuer's `onInternalError`, throttled). */
+  readonly report?: (kind: string, message: string) => void;
 }
 
 /** The token endpoint, mounted with `app.use(path, …)`, and its companions. */
@@ -118,6 +139,12 @@ export type Issuer = Express & {
   readonly trust: TrustedIssuer;
   /** Replaces the keys at run time, for rotation without a restart. */
   rotateKeys(keys: SigningKeys): void;
+  /**
+   * Stops admitting secret comparisons (new and queued requests get 503 `temporarily_unavailable`),
+   * lets the comparisons in flight finish, then stops this issuer's workers. Close the HTTP server
+   * first and the stores you passed in after: the issuer does not own them.
+   */
+  close(): Promise<void>;
 };
 
 interface IssuerConfig {
@@ -138,7 +165,8 @@ interface IssuerConfig {
   readonly bodyLimit: number;
   readonly storeTimeout: number;
   readonly secretHashCost: number;
-  readonly secretCache: { readonly ttl: number; readonly maxEntries: number } | undefined;
+  readonly secretCache: SecretCacheRules | undefined;
+  readonly comparisonQueue: AdmissionLimits;
   readonly failedAuthLimit: LimiterOptions | false;
   readonly addressLimit: LimiterOptions | false;
   readonly helmet: HelmetOptions | false;
@@ -155,7 +183,7 @@ interface ResolvedKeys {
 const OPTION_NAMES = [
   'clients', 'issuer', 'audience', 'signingKey', 'additionalKeys', 'revocations', 'replayCache', 'assertionMaxLifetime', 'authorizeGrant',
   'extraClaims', 'onAuditEvent', 'accessTokenTtl', 'scopesSupported',
-  'endpoints', 'jwksMaxAge', 'bodyLimit', 'storeTimeout', 'rateLimit', 'helmet', 'realm', 'secretHashCost', 'secretCache', 'onInternalError',
+  'endpoints', 'jwksMaxAge', 'bodyLimit', 'storeTimeout', 'rateLimit', 'helmet', 'realm', 'secretHashCost', 'secretCache', 'comparisonQueue', 'onInternalError',
 ] as const;
 
 /** Trusted issuers by the app they are mounted in, so that `requireScope()` alone finds its keys. */
@@ -174,7 +202,11 @@ export const mountedIssuers = new WeakMap<object, TrustedIssuer>();
 export function issuer(options: IssuerOptions = {}): Issuer {
   const config = resolveIssuerOptions(options);
   let keys = config.keys;
-  const audit = auditor(config.onAuditEvent, (error) => reportInternalError(error, config.onInternalError));
+  // One line per kind of failure and interval: a store that is down fails every request.
+  const throttled = throttledReporter(config.onInternalError);
+  const onInternalError = (message: string): void => throttled(message.replace(/ \(.*$/s, ''), message);
+  const audit = auditor(config.onAuditEvent, (error) => reportInternalError(error, onInternalError));
+  const admission = new AdmissionQueue(config.comparisonQueue);
 
   const context: EndpointContext = {
     authenticateClient: clientAuthenticator({
@@ -197,16 +229,17 @@ export function issuer(options: IssuerOptions = {}): Issuer {
       },
       clientKeys: new ClientKeys(),
       secretCache: config.secretCache,
+      admission,
+      failureLock: config.failedAuthLimit === false ? undefined : failureLockRules(config.failedAuthLimit, config.storeTimeout, throttled),
     }),
     audit,
     hardening: [
       ...(config.helmet === false ? [] : [securityHeaders(config.helmet)]),
-      ...(config.addressLimit === false ? [] : [perAddressLimiter(config.addressLimit, audit)]),
+      ...(config.addressLimit === false ? [] : [perAddressLimiter(config.addressLimit, audit, config.storeTimeout, throttled)]),
     ],
     bodyLimit: config.bodyLimit,
     basicChallenge: config.basicChallenge,
-    failureLock: config.failedAuthLimit === false ? undefined : failureLock(config.failedAuthLimit, audit, config.storeTimeout),
-    onInternalError: config.onInternalError,
+    onInternalError,
   };
   let warnedClaims = false;
   const issuance: IssuanceConfig<Request> = {
@@ -293,6 +326,7 @@ export function issuer(options: IssuerOptions = {}): Issuer {
     keys: () => keys.all,
     revocations: config.revocations,
     storeTimeout: config.storeTimeout,
+    report: throttled,
   };
   app.on('mount', (parent: object) => mountedIssuers.set(parent, trust));
 
@@ -319,7 +353,11 @@ export function issuer(options: IssuerOptions = {}): Issuer {
     checkOptions(next, ['signingKey', 'additionalKeys'], 'rotateKeys()');
     keys = resolveKeys(next.signingKey, next.additionalKeys);
   };
-  return Object.assign(app, { metadata, metadataPath: metadataPath(config.issuer), jwks, revocation, introspection, trust, rotateKeys });
+  const close = async (): Promise<void> => {
+    await admission.close();
+    releaseIdleWorkers();
+  };
+  return Object.assign(app, { metadata, metadataPath: metadataPath(config.issuer), jwks, revocation, introspection, trust, rotateKeys, close });
 }
 
 /**
@@ -376,6 +414,7 @@ function resolveIssuerOptions(options: IssuerOptions): IssuerConfig {
     storeTimeout: positiveInteger(options.storeTimeout ?? 5000, 'storeTimeout', 'milliseconds'),
     secretHashCost: hashCostOption(options.secretHashCost ?? DEFAULT_HASH_COST),
     secretCache: secretCacheOption(options.secretCache),
+    comparisonQueue: comparisonQueueOption(options.comparisonQueue),
     failedAuthLimit: rateLimits === false ? false : (rateLimits.failedAuthentication ?? {}),
     addressLimit: rateLimits === false ? false : (rateLimits.perAddress ?? {}),
     helmet: options.helmet ?? {},
@@ -410,10 +449,21 @@ function ephemeralKey(): SigningKeyInput {
 
 function secretCacheOption(option: IssuerOptions['secretCache']): IssuerConfig['secretCache'] {
   if (option === false) return undefined;
-  checkOptions(option ?? {}, ['ttl', 'maxEntries'], '`secretCache`');
+  checkOptions(option ?? {}, ['ttl', 'maxAge', 'maxEntries'], '`secretCache`');
   return {
     ttl: positiveInteger(option?.ttl ?? 60, 'secretCache.ttl', 'seconds') * 1000,
+    maxAge: positiveInteger(option?.maxAge ?? 3600, 'secretCache.maxAge', 'seconds') * 1000,
     maxEntries: positiveInteger(option?.maxEntries ?? 10_000, 'secretCache.maxEntries', 'entries'),
+  };
+}
+
+function comparisonQueueOption(option: IssuerOptions['comparisonQueue']): AdmissionLimits {
+  checkOptions(option ?? {}, ['maxQueued', 'maxWait', 'perAddress'], '`comparisonQueue`');
+  return {
+    concurrency: compareWorkers,
+    maxQueued: positiveInteger(option?.maxQueued ?? 32 * compareWorkers, 'comparisonQueue.maxQueued', 'comparisons'),
+    maxWait: positiveInteger(option?.maxWait ?? 5000, 'comparisonQueue.maxWait', 'milliseconds'),
+    perAddress: positiveInteger(option?.perAddress ?? 4 * compareWorkers, 'comparisonQueue.perAddress', 'comparisons'),
   };
 }
 

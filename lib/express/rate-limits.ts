@@ -1,0 +1,107 @@
+// The issuer's two limits (RFC 6749 §2.3.1: "MUST protect against brute force attacks"): a cap
+// per address on each endpoint, and the failure lock per (address, client). Their counters live in
+// a store that may be remote, so every call to it has a deadline and its failures are reported
+// once per interval, never a stack per request.
+
+import type { Request, RequestHandler } from 'express';
+import { rateLimit, ipKeyGenerator, type Options as RateLimitOptions, type Store } from 'express-rate-limit';
+import { unavailable } from '../core/admission.js';
+import type { FailureLockRules } from '../core/client-authentication.js';
+import { ConfigurationError } from '../core/errors.js';
+import { checkOptions, positiveInteger } from '../core/options.js';
+import { storeCall } from '../core/store-call.js';
+import { MemoryCounterStore } from '../stores/memory-counter-store.js';
+import type { EndpointEvent } from './audit.js';
+import { requestState } from './request-state.js';
+import { sendError } from './send-error.js';
+import { OAuthError } from '../core/errors.js';
+
+export type LimiterOptions = Partial<RateLimitOptions>;
+
+type Audit = (req: Request, event: EndpointEvent) => void;
+type Report = (kind: string, message: string) => void;
+
+/** Counters an in-memory limiter holds at most: each is about 100 bytes. */
+export const MAX_COUNTERS = 100_000;
+
+const TOO_MANY = new OAuthError('temporarily_unavailable', 429, 'Too many requests; retry later');
+
+/** The client's address as the limits count it: IPv6 grouped by /56, as express-rate-limit does. */
+export function clientAddress(req: Request): string {
+  return ipKeyGenerator(req.ip ?? '');
+}
+
+/**
+ * The per-address cap: one limiter for all endpoints, with a budget per endpoint, so that a
+ * resource server introspecting on every call cannot use up its own token requests. A flood cap
+ * fails open when its store is down or slow (`passOnStoreError`, default true): the failure lock,
+ * which guards secrets, fails closed.
+ */
+export function perAddressLimiter(options: LimiterOptions, audit: Audit, storeTimeout: number, report: Report): RequestHandler {
+  const { passOnStoreError = true, store, ...rest } = options;
+  return rateLimit({
+    windowMs: 60_000,
+    limit: 300,
+    identifier: 'per-address',
+    keyGenerator: (req) => `${requestState(req)?.endpoint}|${clientAddress(req)}`,
+    standardHeaders: 'draft-8',
+    legacyHeaders: false,
+    handler: (req, res) => {
+      audit(req, { type: 'rate_limited', limiter: 'per-address', clientId: undefined });
+      sendError(res, TOO_MANY);
+    },
+    ...rest,
+    // Our wrapper decides what a store failure means; express-rate-limit would log a stack each time.
+    passOnStoreError: false,
+    store: boundedStore(counterStore(store, 'perAddress'), storeTimeout, report, 'per-address', passOnStoreError),
+  });
+}
+
+/** The failure lock's rules, from `rateLimit.failedAuthentication`: 10 per 15 minutes by default. */
+export function failureLockRules(options: LimiterOptions, storeTimeout: number, report: Report): FailureLockRules {
+  checkOptions(options, ['windowMs', 'limit', 'store'], '`rateLimit.failedAuthentication`');
+  const windowMs = positiveInteger(options.windowMs ?? 15 * 60_000, 'rateLimit.failedAuthentication.windowMs', 'milliseconds');
+  const limit = positiveInteger(options.limit ?? 10, 'rateLimit.failedAuthentication.limit', 'attempts');
+  const store = counterStore(options.store, 'failedAuthentication');
+  if (typeof store.get !== 'function') throw new ConfigurationError('`rateLimit.failedAuthentication.store` must implement get(key) to check locked clients');
+  // A store's init() takes the limiter's options; the lock is not an express-rate-limit limiter, so it passes its own.
+  void Promise.resolve(store.init?.({ windowMs, limit } as RateLimitOptions)).catch((error: unknown) => report('failed-authentication', `the failure lock's store failed to start: ${describe(error)}`));
+  return { counter: boundedStore(store, storeTimeout, report, 'failed-authentication', false), limit, windowSeconds: Math.ceil(windowMs / 1000) };
+}
+
+/** The store given, which must count with increment() and decrement(), or a bounded one in memory. */
+function counterStore(store: LimiterOptions['store'], limiter: string): Store {
+  if (store === undefined) return new MemoryCounterStore(MAX_COUNTERS);
+  if (typeof (store as Store).increment !== 'function' || typeof (store as Store).decrement !== 'function') {
+    throw new ConfigurationError(`\`rateLimit.${limiter}.store\` must be an express-rate-limit store with increment(key) and decrement(key)`);
+  }
+  return store as Store;
+}
+
+/**
+ * A store whose every call answers within `storeTimeout`. A failure is reported (once per interval)
+ * and then either lets the request pass, as if it were its first (`passOnError`), or becomes a 503.
+ */
+function boundedStore(store: Store, storeTimeout: number, report: Report, name: string, passOnError: boolean): Store {
+  const guarded = <T>(call: () => Promise<T> | T, pass: T): Promise<T> =>
+    storeCall(call, storeTimeout, 'The rate limit store is unavailable; try again later').catch((error: OAuthError) => {
+      report(`store:${name}`, `the ${name} rate-limit store failed${passOnError ? ', requests pass unlimited' : ', requests get 503'}: ${describe(error.cause)}`);
+      if (passOnError) return pass;
+      throw unavailable(error.message, 5, error.cause);
+    });
+  let windowMs = 60_000;
+  return {
+    init: (options) => ((windowMs = options.windowMs), store.init?.(options)),
+    get: (key) => guarded(() => store.get?.(key), undefined),
+    // Passing: counted as a first request, so express-rate-limit's checks of the store's answer hold.
+    increment: (key) => guarded(() => store.increment(key), { totalHits: 1, resetTime: new Date(Date.now() + windowMs) }),
+    decrement: (key) => guarded(() => store.decrement(key), undefined),
+    resetKey: (key) => guarded(() => store.resetKey(key), undefined),
+    prefix: store.prefix,
+    localKeys: store.localKeys,
+  };
+}
+
+function describe(error: unknown): string {
+  return error instanceof Error ? error.message || error.name : String(error);
+}
