@@ -4,10 +4,11 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Pool } from 'pg';
-import { ConfigurationError, type ClientRecord } from 'express-client-credentials';
+import request from 'supertest';
+import { ConfigurationError, hashSecret, type ClientRecord } from 'express-client-credentials';
 import { PostgresClientStore, postgresClientTableSql, type PostgresQueryable } from 'express-client-credentials/postgres';
 import { clientStoreContract } from './contract.js';
-import { aClient } from '../support/fixtures.js';
+import { aClient, tokenServer } from '../support/fixtures.js';
 import { closedPort, DATABASE_URL, describeWithPostgres, temporarySchema } from '../support/services.js';
 
 let db: Awaited<ReturnType<typeof temporarySchema>>;
@@ -183,6 +184,33 @@ describeWithPostgres('PostgresClientStore', () => {
       store.invalidate(record.client_id);
       expect(await store.findClient(record.client_id)).toEqual({ ...record, disabled: true });
       expect(queries.count - before).toBe(2);
+    });
+
+    it('reads past the cache with findClient(id, { fresh: true }), and caches what it read', async () => {
+      const queries = counting(db.pool);
+      const store = await freshStore({ db: queries });
+      const { record } = await aClient({ scope: 'read' });
+      await store.addClient(record);
+      await store.findClient(record.client_id);
+      await update(tables, record.client_id, { scope: 'read write' });
+      expect(await store.findClient(record.client_id, { fresh: true })).toMatchObject({ scope: 'read write' });
+      const before = queries.count;
+      expect(await store.findClient(record.client_id)).toMatchObject({ scope: 'read write' });
+      expect(queries.count).toBe(before);
+    });
+
+    it('a secret rotated through another instance is accepted at once, and its client is never locked out', async () => {
+      const table = `clients_${++tables}`;
+      const [a, b] = [new PostgresClientStore(db.pool, { schema: db.schema, table }), new PostgresClientStore(db.pool, { schema: db.schema, table, cacheTtl: 60_000 })];
+      await a.migrate();
+      const client = await aClient();
+      await a.addClient(client.record);
+      const { app } = tokenServer([], { clients: b });
+      await request(app).post('/token').auth(client.id, client.secret).type('form').send({ grant_type: 'client_credentials' }).expect(200); // b caches the record
+      await a.updateClient({ ...client.record, client_secret_hash: await hashSecret('rotated-secret', 4) });
+      for (let i = 0; i < 15; i++) {
+        await request(app).post('/token').auth(client.id, 'rotated-secret').type('form').send({ grant_type: 'client_credentials' }).expect(200);
+      }
     });
 
     it('forgets every client with invalidate()', async () => {

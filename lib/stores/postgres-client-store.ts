@@ -1,10 +1,11 @@
 // Client registrations (RFC 7591 names) in a PostgreSQL table, shared by every instance of an app,
-// with a small in-process cache in front of it.
+// with a small in-process cache in front of it that NOTIFY can empty at once on every instance.
 
 import { resolveClient, type ClientRecord } from '../core/client.js';
 import { ConfigurationError } from '../core/errors.js';
 import { checkOptions, nonNegativeNumber, positiveInteger } from '../core/options.js';
 import type { ClientStore } from './client-store.js';
+import { channelFor, identifier, isPool, MIGRATION_LOCK, PostgresListener, quote, resolveListenOptions, type PostgresListenOptions } from './postgres-listener.js';
 
 /**
  * A connection to PostgreSQL: a `Pool` or a connected `Client` from `pg` fits as it is. This package
@@ -22,7 +23,8 @@ export interface PostgresClientStoreOptions {
   /**
    * Milliseconds a found record is served from this process's cache before it is read again; `0`
    * reads every time. A change made in the table (a client disabled, a secret rolled over) reaches
-   * each instance within this time, or at once with `invalidate()`. Unknown ids are never cached,
+   * each instance within this time, or at once with `invalidate()`, and at once on every instance
+   * that `listen()`s when made by `addClient()` or `updateClient()`. Unknown ids are never cached,
    * so a client added on one instance is known to all at once. Default: 30000.
    */
   cacheTtl?: number;
@@ -53,12 +55,15 @@ export class PostgresClientStore implements ClientStore {
   readonly #db: PostgresQueryable;
   readonly #table: string;
   readonly #schema: string;
+  /** The NOTIFY channel of the table, on which `addClient()` and `updateClient()` announce changes. */
+  readonly #channel: string;
   readonly #cacheTtl: number;
   readonly #cacheSize: number;
   readonly #cache = new Map<string, Cached>();
   readonly #inFlight = new Map<string, Promise<ClientRecord | undefined>>();
   /** Bumped by `invalidate()`, so that a lookup that started before it does not refill the cache. */
   #generation = 0;
+  #listener: PostgresListener | undefined;
 
   constructor(db: PostgresQueryable, options: PostgresClientStoreOptions = {}) {
     if (typeof db !== 'object' || db === null || typeof (db as PostgresQueryable).query !== 'function') {
@@ -68,6 +73,7 @@ export class PostgresClientStore implements ClientStore {
     this.#db = db;
     this.#schema = identifier(options.schema ?? DEFAULT_SCHEMA, 'schema');
     this.#table = identifier(options.table ?? DEFAULT_TABLE, 'table');
+    this.#channel = channelFor(this.#schema, this.#table);
     this.#cacheTtl = nonNegativeNumber(options.cacheTtl ?? 30_000, 'cacheTtl', 'milliseconds');
     this.#cacheSize = positiveInteger(options.cacheSize ?? 1000, 'cacheSize', 'records');
   }
@@ -75,14 +81,52 @@ export class PostgresClientStore implements ClientStore {
   /** Creates the schema and the table if missing; safe to run on every start, by every instance at once. */
   async migrate(): Promise<void> {
     // One simple query is one transaction: the advisory lock serializes instances starting together.
-    await this.#db.query(`select pg_advisory_xact_lock(hashtext('express-client-credentials migrate'));\n${postgresClientTableSql({ schema: this.#schema, table: this.#table })}`);
+    await this.#db.query(`${MIGRATION_LOCK}\n${postgresClientTableSql({ schema: this.#schema, table: this.#table })}`);
   }
 
-  async findClient(clientId: string): Promise<ClientRecord | undefined> {
+  /**
+   * Subscribes this instance to the changes that `addClient()` and `updateClient()` announce from
+   * any instance (PostgreSQL NOTIFY on a channel named after the table): the cached record of that
+   * client is forgotten at once, so a secret rolled over or a client disabled takes effect
+   * everywhere at once. Holds one connection of the pool; after losing it, forgets the whole cache
+   * once reconnected. Changes made in the table by other means still wait for `cacheTtl`, which
+   * also stays the bound while the connection is down. Resolves once listening; on failure it
+   * rejects and keeps retrying in the background until `close()`.
+   * @example
+   * const clients = new PostgresClientStore(pool);
+   * await clients.listen();
+   * process.on('SIGTERM', () => clients.close());
+   */
+  async listen(options: PostgresListenOptions = {}): Promise<void> {
+    if (this.#listener === undefined) {
+      checkOptions(options, ['heartbeat', 'maxStaleness'], 'PostgresClientStore.listen()');
+      if (!isPool(this.#db)) throw new ConfigurationError('PostgresClientStore.listen() needs a pg Pool, with connect()');
+      this.#listener = new PostgresListener({
+        pool: this.#db,
+        channel: this.#channel,
+        ...resolveListenOptions(options),
+        name: 'PostgresClientStore',
+        // Changes may have been missed while no connection listened.
+        resync: async () => this.invalidate(),
+        notify: (clientId) => this.invalidate(clientId === '' ? undefined : clientId),
+      });
+    }
+    return this.#listener.start();
+  }
+
+  /** Stops listening and releases the listening connection; the pool stays open. */
+  async close(): Promise<void> {
+    this.#listener?.close();
+    this.#listener = undefined;
+  }
+
+  /** With `fresh` (the issuer asks so when a secret fails), reads the table past the cache and refills it. */
+  async findClient(clientId: string, options?: { readonly fresh?: boolean }): Promise<ClientRecord | undefined> {
+    if (options?.fresh === true) this.invalidate(clientId);
     const cached = this.#cache.get(clientId);
     if (cached !== undefined && cached.until > Date.now()) return structuredClone(cached.record);
-    // Concurrent requests for one client share one query.
-    let lookup = this.#inFlight.get(clientId);
+    // Concurrent requests for one client share one query; a fresh read does not join one that began before it.
+    let lookup = options?.fresh === true ? undefined : this.#inFlight.get(clientId);
     if (lookup === undefined) {
       lookup = this.#read(clientId).finally(() => this.#inFlight.delete(clientId));
       this.#inFlight.set(clientId, lookup);
@@ -102,8 +146,8 @@ export class PostgresClientStore implements ClientStore {
       throw new ConfigurationError(`client ${JSON.stringify(client.id)} has a plaintext client_secret field: store only client_secret_hash`);
     }
     const { rows } = await this.#db.query(
-      `insert into ${this.#qualified()} (client_id, record) values ($1, $2::jsonb) on conflict (client_id) do nothing returning client_id`,
-      [client.id, JSON.stringify(record)],
+      `with added as (insert into ${this.#qualified()} (client_id, record) values ($1, $2::jsonb) on conflict (client_id) do nothing returning client_id)\n${notifyFrom('added')}`,
+      [client.id, JSON.stringify(record), this.#channel],
     );
     if (rows.length === 0) throw new ConfigurationError(`client ${JSON.stringify(client.id)} is already registered`);
     this.invalidate(client.id);
@@ -112,7 +156,8 @@ export class PostgresClientStore implements ClientStore {
   /**
    * Replaces the record of a registered client (a secret rolled over, a scope added), validated as
    * the issuer would; refuses an unknown id and a record with a plaintext `client_secret`. Sets
-   * `updated_at`, and forgets this process's cached copy; other instances see it within `cacheTtl`.
+   * `updated_at`, and forgets this process's cached copy; other instances see it within `cacheTtl`,
+   * or at once if they `listen()`.
    * @example await clients.updateClient({ ...record, disabled: true });
    */
   async updateClient(record: ClientRecord): Promise<void> {
@@ -122,8 +167,8 @@ export class PostgresClientStore implements ClientStore {
     }
     try {
       const { rows } = await this.#db.query(
-        `update ${this.#qualified()} set record = $2::jsonb, updated_at = now() where client_id = $1 returning client_id`,
-        [client.id, JSON.stringify(record)],
+        `with updated as (update ${this.#qualified()} set record = $2::jsonb, updated_at = now() where client_id = $1 returning client_id)\n${notifyFrom('updated')}`,
+        [client.id, JSON.stringify(record), this.#channel],
       );
       if (rows.length === 0) throw new ConfigurationError(`client ${JSON.stringify(client.id)} is not registered`);
     } finally {
@@ -157,6 +202,14 @@ export class PostgresClientStore implements ClientStore {
 }
 
 /**
+ * Announces the changed client id to the instances that `listen()`, when the change commits. A
+ * payload must stay under 8000 bytes: a longer id is announced as `''`, which forgets every client.
+ */
+function notifyFrom(changed: string): string {
+  return `select client_id, pg_notify($3, case when octet_length(client_id) < 8000 then client_id else '' end) from ${changed}`;
+}
+
+/**
  * The statements that create the table (and a schema other than `public`), for `migrate()` or your
  * own migration tool; `postgres-schema.sql` holds them for the defaults.
  * @example fs.writeFileSync('migrations/001_oauth_clients.sql', postgresClientTableSql({ table: 'oauth_clients' }));
@@ -175,16 +228,4 @@ export function postgresClientTableSql(options: { schema?: string; table?: strin
     ');',
     '',
   ].join('\n');
-}
-
-/** A PostgreSQL identifier of at most 63 bytes (longer ones are silently cut), quoted when used. */
-function identifier(value: unknown, option: string): string {
-  if (typeof value !== 'string' || value === '' || value.includes('\0') || Buffer.byteLength(value) > 63) {
-    throw new ConfigurationError(`\`${option}\` must be a PostgreSQL name of 1 to 63 bytes`);
-  }
-  return value;
-}
-
-function quote(name: string): string {
-  return `"${name.replace(/"/g, '""')}"`;
 }
