@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import express from 'express';
 import { MemoryStore } from 'express-rate-limit';
 import request from 'supertest';
@@ -93,9 +92,7 @@ describe('brute-force protection: RFC 6749 §2.3.1 "MUST protect against brute f
     const store = new MemoryStore();
     const { app, from } = proxiedServer([client], { rateLimit: { failedAuthentication: { store } } });
     await request(app).post('/token').set(from('203.0.113.11')).auth(client.id, 'wrong').type('form').send(CC).expect(401);
-    // Keys of fixed size: the address, and a digest of the client id.
-    const key = `203.0.113.11|${createHash('sha256').update(client.id).digest('base64url').slice(0, 22)}`;
-    expect((await store.get(key))?.totalHits).toBe(1);
+    expect((await store.get(`203.0.113.11|${client.id}`))?.totalHits).toBe(1);
   });
 
   it('can be turned off', async () => {

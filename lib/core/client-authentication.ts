@@ -1,6 +1,6 @@
 // Client authentication at the token endpoint: RFC 6749 §2.3 and §3.2.1, RFC 7523 §2.2.
 
-import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import bcrypt from 'bcryptjs';
 import { AdmissionQueue, type Lane } from './admission.js';
 import { compareSecret, compareWorkers } from './bcrypt.js';
@@ -110,7 +110,7 @@ function formDecode(value: string): string | undefined {
 
 /** What the failure lock needs of a counter store: express-rate-limit's `Store` fits as it is. */
 export interface AttemptCounter {
-  get?(key: string): Promise<CounterInfo | undefined> | CounterInfo | undefined;
+  get(key: string): Promise<CounterInfo | undefined> | CounterInfo | undefined;
   increment(key: string): Promise<CounterInfo> | CounterInfo;
   decrement(key: string): Promise<void> | void;
 }
@@ -122,6 +122,7 @@ interface CounterInfo {
 
 /** At most `limit` judged attempts per (address, client) in a window of the counter (RFC 6749 §2.3.1). */
 export interface FailureLockRules {
+  /** Its calls must answer within a deadline, or reject with the OAuthError to send (a 503). */
   readonly counter: AttemptCounter;
   readonly limit: number;
   /** The counter's window, for the `RateLimit-Policy` header. */
@@ -188,14 +189,11 @@ export function clientAuthenticator(options: ClientAuthenticatorOptions): (crede
   const dummyHash = bcrypt.hash('no client has this secret', options.hashCost);
   const mismatched = new Set<string>();
   const lock = options.failureLock;
-  const flightKey = randomBytes(32);
-
-  const counted = <T>(call: () => Promise<T> | T): Promise<T> => storeCall(call, options.storeTimeout, 'The rate limit store is unavailable; try again later');
 
   /** Refuses a locked pair before any work, the right secret included. */
   async function refuseLocked(key: string): Promise<void> {
-    if (lock?.counter.get === undefined) return;
-    const info = await counted(() => lock.counter.get!(key));
+    if (lock === undefined) return;
+    const info = await lock.counter.get(key);
     if (info !== undefined && info.totalHits >= lock.limit) throw locked(info);
   }
 
@@ -205,13 +203,15 @@ export function clientAuthenticator(options: ClientAuthenticatorOptions): (crede
    */
   async function judged<T>(key: string | undefined, judge: () => Promise<T | undefined>): Promise<T | undefined> {
     if (lock === undefined || key === undefined) return judge();
-    const info = await counted(() => lock.counter.increment(key));
+    const info = await lock.counter.increment(key);
     if (info.totalHits > lock.limit) throw locked(info);
     const headers = {
       RateLimit: `"failed-authentication"; r=${lock.limit - info.totalHits}; t=${secondsUntil(info)}`,
       'RateLimit-Policy': `"failed-authentication"; q=${lock.limit}; w=${lock.windowSeconds}`,
     };
-    const giveBack = (): Promise<void> => counted(() => lock.counter.decrement(key)).catch(() => undefined);
+    const giveBack = async (): Promise<void> => {
+      await Promise.resolve(lock.counter.decrement(key)).catch(() => undefined);
+    };
     let result: T | undefined;
     try {
       result = await judge();
@@ -284,8 +284,8 @@ export function clientAuthenticator(options: ClientAuthenticatorOptions): (crede
     let client = recentlyRead(credentials.clientId) ? freshReads.get(credentials.clientId)!.client : await lookup(credentials.clientId);
     if (client !== undefined && client.id !== credentials.clientId) client = undefined;
     // Unknown ids share one counter per address: ids are not secrets, and keys of attacker-chosen
-    // ids would make the lock's own memory grow with every made-up id.
-    const lockKey = lock === undefined ? undefined : `${context.address ?? ''}|${client === undefined ? '?' : createHash('sha256').update(client.id).digest('base64url').slice(0, 22)}`;
+    // ids would make the lock's own memory grow with every made-up id. Known ids are the registry's.
+    const lockKey = lock === undefined ? undefined : `${context.address ?? ''}|${client === undefined ? '?' : client.id}`;
     if (lockKey !== undefined) await refuseLocked(lockKey);
     if (credentials.method === 'private_key_jwt') {
       const verified = await judged(lockKey, async () => {
@@ -304,8 +304,9 @@ export function clientAuthenticator(options: ClientAuthenticatorOptions): (crede
     const cached = client === undefined ? undefined : verifiedSecrets?.match(client, credentials.secret, now);
     let matched: { client: Client; index: number } | undefined = cached === undefined || client === undefined ? undefined : { client, index: cached };
     if (matched === undefined) {
-      // Concurrent requests of one client with the same secret share one judgment.
-      const key = createHmac('sha256', flightKey).update(`${credentials.clientId.length}:${credentials.clientId}`).update(credentials.secret).digest('base64url');
+      // Concurrent requests of one client with the same secret share one judgment. The key holds the
+      // secret only as long as the request itself does.
+      const key = `${credentials.clientId.length}:${credentials.clientId}${credentials.secret}`;
       let flight = inFlight.get(key);
       if (flight === undefined) {
         flight = judged(lockKey, async () => {

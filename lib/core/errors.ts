@@ -29,7 +29,12 @@ export class OAuthError extends Error {
     readonly headers: Readonly<Record<string, string>> = {},
     options?: ErrorOptions,
   ) {
+    // No stack: these are answers to clients, made by the thousand under a flood, and a stack
+    // says nothing about a client's mistake (a store's failure keeps its own, in `cause`).
+    const limit = Error.stackTraceLimit;
+    Error.stackTraceLimit = 0;
     super(description, options);
+    Error.stackTraceLimit = limit;
   }
 
   /** The same error with headers added; used where the transport decides the challenge. */

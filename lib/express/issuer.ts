@@ -145,6 +145,8 @@ export type Issuer = Express & {
    * first and the stores you passed in after: the issuer does not own them.
    */
   close(): Promise<void>;
+  /** The bcrypt comparison queue now: how many wait, and the most that ever waited (for health checks and load tests). */
+  readonly comparisons: { readonly queued: number; readonly peakQueued: number };
 };
 
 interface IssuerConfig {
@@ -357,7 +359,7 @@ export function issuer(options: IssuerOptions = {}): Issuer {
     await admission.close();
     releaseIdleWorkers();
   };
-  return Object.assign(app, { metadata, metadataPath: metadataPath(config.issuer), jwks, revocation, introspection, trust, rotateKeys, close });
+  return Object.assign(app, { metadata, metadataPath: metadataPath(config.issuer), jwks, revocation, introspection, trust, rotateKeys, close, comparisons: admission as Issuer['comparisons'] });
 }
 
 /**

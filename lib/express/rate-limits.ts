@@ -6,7 +6,7 @@
 import type { Request, RequestHandler } from 'express';
 import { rateLimit, ipKeyGenerator, type Options as RateLimitOptions, type Store } from 'express-rate-limit';
 import { unavailable } from '../core/admission.js';
-import type { FailureLockRules } from '../core/client-authentication.js';
+import type { AttemptCounter, FailureLockRules } from '../core/client-authentication.js';
 import { ConfigurationError } from '../core/errors.js';
 import { checkOptions, positiveInteger } from '../core/options.js';
 import { storeCall } from '../core/store-call.js';
@@ -82,7 +82,7 @@ function counterStore(store: LimiterOptions['store'], limiter: string): Store {
  * A store whose every call answers within `storeTimeout`. A failure is reported (once per interval)
  * and then either lets the request pass, as if it were its first (`passOnError`), or becomes a 503.
  */
-function boundedStore(store: Store, storeTimeout: number, report: Report, name: string, passOnError: boolean): Store {
+function boundedStore(store: Store, storeTimeout: number, report: Report, name: string, passOnError: boolean): Store & AttemptCounter {
   const guarded = <T>(call: () => Promise<T> | T, pass: T): Promise<T> =>
     storeCall(call, storeTimeout, 'The rate limit store is unavailable; try again later').catch((error: OAuthError) => {
       report(`store:${name}`, `the ${name} rate-limit store failed${passOnError ? ', requests pass unlimited' : ', requests get 503'}: ${describe(error.cause)}`);
