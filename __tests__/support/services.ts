@@ -124,3 +124,31 @@ export async function closedPort(): Promise<number> {
   await new Promise<void>((resolve) => server.close(() => resolve()));
   return port;
 }
+
+/**
+ * Keeps the process warnings with `code` out of the test output, in `messages` for the test to
+ * assert; other warnings are emitted as usual. Start it in `beforeAll` and `restore()` it in `afterAll`.
+ * @example
+ * const warnings = captureWarnings('ECC_REDIS_NOT_DURABLE');
+ */
+export function captureWarnings(code: string): { readonly messages: string[]; restore(): void } {
+  const messages: string[] = [];
+  const emit = process.emitWarning.bind(process) as (...args: unknown[]) => void;
+  const spy = jest.spyOn(process, 'emitWarning').mockImplementation(((warning: string | Error, ...rest: unknown[]) => {
+    // emitWarning(warning, { code }) or emitWarning(warning, type, code)
+    const [options, codeArgument] = rest;
+    const given = typeof options === 'object' && options !== null ? (options as { code?: unknown }).code : codeArgument;
+    if (given === code) messages.push(typeof warning === 'string' ? warning : warning.message);
+    else emit(warning, ...rest);
+  }) as typeof process.emitWarning);
+  return { messages, restore: () => spy.mockRestore() };
+}
+
+/** Resolves once `condition()` holds, checking every 20 ms; rejects after `ms`. */
+export async function waitFor(condition: () => boolean, ms = 5000): Promise<void> {
+  const until = Date.now() + ms;
+  while (!condition()) {
+    if (Date.now() > until) throw new Error('timed out waiting');
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}

@@ -21,8 +21,13 @@ export interface RedisStoreOptions {
   /** Prepended to every key, to share one Redis between apps or environments. Default: `ecc:`. */
   prefix?: string;
   /**
-   * Milliseconds a command may wait for Redis, queued while the client reconnects or in flight,
-   * before it rejects (and the request gets a 503). Default: 2000, below the issuer's `storeTimeout`.
+   * Milliseconds from sending a command to its answer, after which the call rejects and the
+   * request gets a 503. It bounds the whole wait, by a timer of this library's own: in the client's
+   * queue while it reconnects (passed to node-redis as `timeout`, which then drops the command), and
+   * in flight once written to the socket, where node-redis stops timing (a Redis that is stopped or
+   * cut off by a partition keeps the connection open and never answers). The rate-limit-redis stores
+   * of `redisRateLimitStores()` are bounded by it too. Default: 2000, below the issuer's
+   * `storeTimeout` (5000), so that the failure is reported as Redis's.
    */
   commandTimeout?: number;
 }
@@ -50,20 +55,45 @@ export function resolveRedisOptions(client: unknown, options: RedisStoreOptions,
   };
 }
 
-/** Sends a command with the configured timeout; errors pass as they are (rate-limit-redis reads NOSCRIPT replies). */
+/** The rejection of a command that got no answer within `commandTimeout`. */
+class NoAnswer extends Error {}
+
+/**
+ * Sends a command and rejects if it has no answer within `commandTimeout`, wherever it waits: our
+ * own timer, since node-redis's `timeout` stops once the command is on the socket. A reply that
+ * comes later is dropped (the race has handled its promise, so a late rejection is no unhandled
+ * one). Other errors pass as they are: rate-limit-redis reads `NOSCRIPT` replies.
+ */
 export function send(config: RedisStoreConfig, args: string[]): Promise<unknown> {
-  return config.client.sendCommand(args, { timeout: config.commandTimeout });
+  const { client, commandTimeout: ms } = config;
+  const noAnswer = (): NoAnswer => new NoAnswer(`Redis ${String(args[0]).toUpperCase()} gave no answer within ${ms} ms`);
+  let answer: Promise<unknown>;
+  try {
+    answer = Promise.resolve(client.sendCommand(args, { timeout: ms }));
+  } catch (error) {
+    return Promise.reject(error);
+  }
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(noAnswer()), ms);
+  });
+  const timed = answer.catch((error: unknown) => {
+    // node-redis's own timeout, for a command still queued: a TimeoutError, with no message since v5.
+    throw error instanceof Error && error.constructor.name === 'TimeoutError' ? noAnswer() : error;
+  });
+  return Promise.race([timed, deadline]).finally(() => clearTimeout(timer));
 }
 
 /**
  * Sends a command for one of our stores, turning a failure into one line that says what failed,
- * for `onInternalError` (node-redis's timeout error has no message at all).
+ * for `onInternalError`.
  */
 export async function command(config: RedisStoreConfig, args: string[]): Promise<unknown> {
   try {
     return await send(config, args);
   } catch (cause) {
-    const reason = cause instanceof Error && cause.message !== '' ? cause.message : `no answer within ${config.commandTimeout} ms`;
+    if (cause instanceof NoAnswer) throw cause;
+    const reason = cause instanceof Error ? cause.message || cause.name : String(cause);
     throw new Error(`Redis ${args[0]} failed: ${reason}`, { cause });
   }
 }

@@ -17,7 +17,10 @@ export interface RedisRateLimitStores {
 /**
  * Makes rate-limit-redis stores for the issuer's limiters, with keys `<prefix>rl:failed-authentication:…`
  * and `<prefix>rl:per-address:…`. Call it once per `issuer()`, with the same prefix on every
- * instance so that they count together. Needs the `rate-limit-redis` package.
+ * instance so that they count together. Needs the `rate-limit-redis` package. express-rate-limit
+ * waits for its store without a deadline of its own, so each command is bounded by `commandTimeout`
+ * here: a stalled Redis fails the store call (the failure lock answers 503, a per-address limit
+ * with `passOnStoreError` lets the request through) instead of hanging the request.
  * @example
  * import { redisRateLimitStores } from 'express-client-credentials/redis';
  * const stores = redisRateLimitStores(redis, { prefix: 'myapp:' });
@@ -40,7 +43,8 @@ export function redisRateLimitStores(client: RedisCommandSender, options: RedisS
  * rate-limit-redis loads its Lua scripts once, when the limiter is made, and keeps the promise of
  * their SHA1: if Redis is down at that moment, the promise stays rejected and the limiter fails
  * for good. A script's SHA1 is the hash of its text, so a failed `SCRIPT LOAD` answers it anyway;
- * once Redis is back, `EVALSHA` gets `NOSCRIPT` and rate-limit-redis loads the script again.
+ * once Redis is back, `EVALSHA` gets `NOSCRIPT` and rate-limit-redis loads the script again. A
+ * `SCRIPT LOAD` that gets no answer within `commandTimeout` is answered so too.
  */
 async function sendOrLoad(config: RedisStoreConfig, args: string[]): Promise<unknown> {
   try {
