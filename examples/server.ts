@@ -27,7 +27,7 @@ export interface ExampleServer {
   readonly demoClient?: { readonly id: string; readonly secret: string };
   /** What the server keeps where, one line each, for the start-up log. */
   readonly notes: readonly string[];
-  /** Closes the Redis and PostgreSQL connections, if any. */
+  /** Closes the issuer (its comparisons and workers), then the Redis and PostgreSQL connections, if any. */
   close(): Promise<void>;
 }
 
@@ -35,7 +35,12 @@ export async function createExampleServer(): Promise<ExampleServer> {
   const options: IssuerOptions = {};
   const notes: string[] = [];
   const closers: (() => Promise<unknown>)[] = [];
-  const close = async (): Promise<void> => void (await Promise.allSettled(closers.map((closer) => closer())));
+  let closeIssuer = async (): Promise<void> => undefined;
+  // The issuer first (it may still be asking the stores), then the stores.
+  const close = async (): Promise<void> => {
+    await closeIssuer();
+    await Promise.allSettled(closers.map((closer) => closer()));
+  };
   let demoClient: ExampleServer['demoClient'];
   try {
     const clientsFile = process.env.OAUTH_CLIENTS_FILE || undefined;
@@ -72,6 +77,7 @@ export async function createExampleServer(): Promise<ExampleServer> {
     }
 
     const tokens = issuer(options);
+    closeIssuer = () => tokens.close();
     const app = express();
     app.disable('x-powered-by');
     app.use('/token', tokens);
@@ -148,18 +154,38 @@ async function importClients(clients: PostgresClientStore, file: string): Promis
   return added;
 }
 
+/** Milliseconds in-flight requests get to finish after SIGTERM or SIGINT, before their connections are cut. */
+const SHUTDOWN_GRACE = Number(process.env.SHUTDOWN_TIMEOUT_MS || 10_000);
+
 if (require.main === module) {
   const host = process.env.HOST || '127.0.0.1';
   const port = Number(process.env.PORT || 3000);
   createExampleServer().then(
-    ({ app, demoClient, notes }) => {
-      app.listen(port, host, () => {
-        for (const note of notes) console.log(note);
+    (example) => {
+      const server = example.app.listen(port, host, () => {
+        for (const note of example.notes) console.log(note);
         console.log(`express-client-credentials example on http://${host}:${port}`);
-        if (demoClient !== undefined) {
-          console.log(`demo client (no OAUTH_CLIENTS_FILE): client_id=${demoClient.id} client_secret=${demoClient.secret}`);
+        if (example.demoClient !== undefined) {
+          console.log(`demo client (no OAUTH_CLIENTS_FILE): client_id=${example.demoClient.id} client_secret=${example.demoClient.secret}`);
         }
       });
+      let stopping = false;
+      const shutdown = (signal: NodeJS.Signals): void => {
+        // A second signal means now.
+        if (stopping) process.exit(1);
+        stopping = true;
+        console.log(`${signal}: shutting down`);
+        // No new connections; idle keep-alive ones close now, busy ones once their answer is sent.
+        server.close(() => {
+          void example.close().then(() => {
+            console.log('closed');
+            process.exit(0);
+          });
+        });
+        server.closeIdleConnections();
+        setTimeout(() => server.closeAllConnections(), SHUTDOWN_GRACE).unref();
+      };
+      process.on('SIGTERM', shutdown).on('SIGINT', shutdown);
     },
     (error: unknown) => {
       console.error(error instanceof Error ? error.message : error);
