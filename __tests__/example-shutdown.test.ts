@@ -2,18 +2,11 @@
 // requests in flight finish, closes the issuer, and exits 0; under npm start the signal reaches it.
 
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { connect, createServer, type AddressInfo } from 'node:net';
+import { connect } from 'node:net';
 import { join } from 'node:path';
+import { closedPort as freePort } from './support/ports.js';
 
 const ROOT = join(__dirname, '..');
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
 
 /** The example's environment: a demo client, and none of this process's OAuth or store variables. */
 function exampleEnv(port: number): NodeJS.ProcessEnv {

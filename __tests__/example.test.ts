@@ -9,7 +9,7 @@ import request from 'supertest';
 import { PostgresClientStore } from 'express-client-credentials/postgres';
 import { createExampleServer, type ExampleServer } from '../examples/server.js';
 import { aClient, decodeHeader, decodePayload } from './support/fixtures.js';
-import { closedPort, connectRedis, DATABASE_URL, deleteKeys, describeWithPostgres, describeWithServices, keysUnder, REDIS_URL, temporarySchema, uniquePrefix } from './support/services.js';
+import { captureWarnings, closedPort, connectRedis, DATABASE_URL, deleteKeys, describeWithPostgres, describeWithServices, keysUnder, REDIS_URL, temporarySchema, uniquePrefix } from './support/services.js';
 
 const ROOT = join(__dirname, '..');
 const CC = { grant_type: 'client_credentials' };
@@ -139,6 +139,10 @@ describe('the example server with a Redis it cannot reach', () => {
 });
 
 describeWithServices('the example server scaled out: two copies sharing Redis and PostgreSQL', () => {
+  // The machine's Redis has no AOF: the example warns once per store (asserted in redis-stall.test.ts).
+  let durability: ReturnType<typeof captureWarnings>;
+  beforeAll(() => void (durability = captureWarnings('ECC_REDIS_NOT_DURABLE')));
+  afterAll(() => durability.restore());
   const prefix = uniquePrefix();
   const table = `oauth_clients_example_${randomBytes(4).toString('hex')}`;
   const CLIENT = { id: 'scaled', secret: 'scaled-secret' };

@@ -3,10 +3,11 @@
 
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { connect, createServer, type AddressInfo } from 'node:net';
+import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 // service-probe, not services: no jest globals, so that npm run flood can use this file too.
+import { closedPort } from './ports.js';
 import { REDIS_URL } from './service-probe.js';
 
 export interface OwnRedisOptions {
@@ -149,11 +150,3 @@ function ping(port: number): Promise<boolean> {
   });
 }
 
-/** A loopback port where nothing listens now. */
-async function closedPort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}

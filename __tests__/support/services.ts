@@ -9,6 +9,7 @@ import { Pool } from 'pg';
 import { DATABASE_URL, ENV, REDIS_URL, REQUIRE_SERVICES, type ServiceName } from './service-probe.js';
 
 export { DATABASE_URL, REDIS_URL, REQUIRE_SERVICES };
+export { closedPort } from './ports.js';
 
 /** Whether a service's suites run: it answered, or it is required (and then they fail). */
 function runs(name: ServiceName): boolean {
@@ -116,14 +117,6 @@ export async function redisProxy(url = REDIS_URL): Promise<{ url: string; cut():
   return { url: proxied.href, cut: stop, restore: () => listen(port), close: stop };
 }
 
-/** A loopback port where nothing listens (a Redis or PostgreSQL that is down). */
-export async function closedPort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
 
 /**
  * Keeps the process warnings with `code` out of the test output, in `messages` for the test to

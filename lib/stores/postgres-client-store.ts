@@ -5,7 +5,7 @@ import { resolveClient, type ClientRecord } from '../core/client.js';
 import { ConfigurationError } from '../core/errors.js';
 import { checkOptions, nonNegativeNumber, positiveInteger } from '../core/options.js';
 import type { ClientStore } from './client-store.js';
-import { channelFor, identifier, isPool, MIGRATION_LOCK, PostgresListener, quote, resolveListenOptions, type PostgresListenOptions } from './postgres-listener.js';
+import { channelFor, createTableSql, identifier, isPool, MIGRATION_LOCK, PostgresListener, quote, resolveListenOptions, type PostgresListenOptions } from './postgres-listener.js';
 
 /**
  * A connection to PostgreSQL: a `Pool` or a connected `Client` from `pg` fits as it is. This package
@@ -215,17 +215,11 @@ function notifyFrom(changed: string): string {
  * @example fs.writeFileSync('migrations/001_oauth_clients.sql', postgresClientTableSql({ table: 'oauth_clients' }));
  */
 export function postgresClientTableSql(options: { schema?: string; table?: string } = {}): string {
-  const schema = identifier(options.schema ?? DEFAULT_SCHEMA, 'schema');
-  const table = identifier(options.table ?? DEFAULT_TABLE, 'table');
-  return [
-    ...(schema === DEFAULT_SCHEMA ? [] : [`create schema if not exists ${quote(schema)};`]),
-    `create table if not exists ${quote(schema)}.${quote(table)} (`,
+  return createTableSql(options, DEFAULT_TABLE, [
     '  client_id  text primary key,',
     '  -- The client record in RFC 7591 names, as in a clients file; validated when read.',
     '  record     jsonb not null check (jsonb_typeof(record) = \'object\' and record ->> \'client_id\' = client_id),',
     '  created_at timestamptz not null default now(),',
     '  updated_at timestamptz not null default now()',
-    ');',
-    '',
-  ].join('\n');
+  ]);
 }

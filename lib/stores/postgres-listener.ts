@@ -77,6 +77,19 @@ export function quote(name: string): string {
   return `"${name.replace(/"/g, '""')}"`;
 }
 
+/** `create table if not exists` with these column lines (and `create schema` for a schema other than `public`). */
+export function createTableSql(options: { schema?: string; table?: string }, defaultTable: string, columns: readonly string[]): string {
+  const schema = identifier(options.schema ?? 'public', 'schema');
+  const table = identifier(options.table ?? defaultTable, 'table');
+  return [
+    ...(schema === 'public' ? [] : [`create schema if not exists ${quote(schema)};`]),
+    `create table if not exists ${quote(schema)}.${quote(table)} (`,
+    ...columns,
+    ');',
+    '',
+  ].join('\n');
+}
+
 /**
  * The NOTIFY channel of a table: `schema.table` while that fits the 63 bytes of a name and is
  * unambiguous (no dot in either part), else a digest of both.

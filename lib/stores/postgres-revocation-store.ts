@@ -7,6 +7,7 @@ import { checkOptions } from '../core/options.js';
 import type { RevocationStore } from './revocation-store.js';
 import {
   channelFor,
+  createTableSql,
   identifier,
   isPool,
   MIGRATION_LOCK,
@@ -191,15 +192,9 @@ export class PostgresRevocationStore implements RevocationStore {
  * @example fs.writeFileSync('migrations/002_oauth_revocations.sql', postgresRevocationTableSql());
  */
 export function postgresRevocationTableSql(options: { schema?: string; table?: string } = {}): string {
-  const schema = identifier(options.schema ?? DEFAULT_SCHEMA, 'schema');
-  const table = identifier(options.table ?? DEFAULT_TABLE, 'table');
-  return [
-    ...(schema === DEFAULT_SCHEMA ? [] : [`create schema if not exists ${quote(schema)};`]),
-    `create table if not exists ${quote(schema)}.${quote(table)} (`,
+  return createTableSql(options, DEFAULT_TABLE, [
     '  -- A revoked access token (RFC 7009), kept until it expires; expired rows are deleted by revoke().',
     '  jti        text primary key,',
     '  expires_at timestamptz not null',
-    ');',
-    '',
-  ].join('\n');
+  ]);
 }
