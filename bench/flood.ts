@@ -258,8 +258,17 @@ async function unknownIds(): Promise<void> {
     const repeatAnswers = probe(100, flood, () => send(server.url, basicSpec(repeat), agentFor('127.0.0.252'), '127.0.0.252'));
     const guardAnswers = probe(50, flood, () => guarded(server.url, token));
     const firstStart = performance.now();
+    const firstAttempts: string[] = [];
     const first = sleep(1000).then(() =>
-      tokenClient({ tokenUrl: `${server.url}/token`, clientId: firstTime.id, clientSecret: firstTime.secret, timeout: 30_000 })
+      tokenClient({
+        tokenUrl: `${server.url}/token`, clientId: firstTime.id, clientSecret: firstTime.secret, timeout: 30_000,
+        fetch: async (url, init) => {
+          const sent = performance.now();
+          const res = await fetch(url, init);
+          firstAttempts.push(`${res.status} after ${ms(performance.now() - sent)}`);
+          return res;
+        },
+      })
         .getToken()
         .then(() => performance.now() - firstStart - 1000, () => Infinity),
     );
@@ -271,7 +280,7 @@ async function unknownIds(): Promise<void> {
     console.log(`  server CPU per attack request: ${((after.cpu - before.cpu) / count).toFixed(0)} µs in all, ${((after.mainThread - before.mainThread) / count).toFixed(0)} µs on the event loop's thread; its delay p99 ${after.loopDelayP99.toFixed(1)} ms`);
     check('unknown ids', 'repeat client success 100 %', rate(repeats.filter((r) => r.status === 200).length, repeats.length), repeats.every((r) => r.status === 200));
     check('unknown ids', 'repeat client p99 < 1 s', ms(p99(repeats.map((r) => r.ms))), p99(repeats.map((r) => r.ms)) < 1000);
-    check('unknown ids', 'first-time client (tokenClient) gets its token within 30 s', Number.isFinite(firstMs) ? ms(firstMs) : 'never', firstMs < 30_000);
+    check('unknown ids', 'first-time client (tokenClient) gets its token within 30 s', `${Number.isFinite(firstMs) ? ms(firstMs) : 'never'} (${firstAttempts.join(', ')})`, firstMs < 30_000);
     const ratio = p99(guards.map((r) => r.ms)) / p99(idle);
     check('unknown ids', 'guarded route p99 < 5 x idle p99', `${ms(p99(guards.map((r) => r.ms)))} vs idle ${p99(idle).toFixed(1)} ms (${ratio.toFixed(1)} x), ${guards.filter((r) => r.status === 200).length}/${guards.length} ok`, ratio < 5 && guards.every((r) => r.status === 200));
     check('unknown ids', 'RSS grows < 100 MB', `${mb(after.rss - before.rss)}`, after.rss - before.rss < 100 * 1024 * 1024);
