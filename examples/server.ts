@@ -2,6 +2,7 @@
 // Configured by environment (see README): PORT, HOST, OAUTH_ISSUER, OAUTH_AUDIENCE,
 // OAUTH_CLIENTS_FILE, OAUTH_SIGNING_KEY_FILE or OAUTH_TOKEN_SECRET; and, to run several copies as
 // one server, REDIS_URL (with OAUTH_REDIS_PREFIX) and DATABASE_URL (with OAUTH_CLIENTS_TABLE).
+// On SIGTERM or SIGINT it lets requests in flight finish (SHUTDOWN_TIMEOUT_MS, default 10000) and exits 0.
 
 import { readFileSync } from 'node:fs';
 import express, { type Express } from 'express';
@@ -160,6 +161,7 @@ const SHUTDOWN_GRACE = Number(process.env.SHUTDOWN_TIMEOUT_MS || 10_000);
 if (require.main === module) {
   const host = process.env.HOST || '127.0.0.1';
   const port = Number(process.env.PORT || 3000);
+  if (!(SHUTDOWN_GRACE >= 0)) throw new Error('SHUTDOWN_TIMEOUT_MS must be a number of milliseconds');
   createExampleServer().then(
     (example) => {
       const server = example.app.listen(port, host, () => {
@@ -170,20 +172,36 @@ if (require.main === module) {
         }
       });
       let stopping = false;
+      // Node 20 keeps a keep-alive connection open after its answer, even once the server is closed,
+      // until keepAliveTimeout (5 s): while stopping, each answer closes its connection once sent.
+      server.on('request', (_req, res) => {
+        res.on('finish', () => {
+          if (stopping) server.closeIdleConnections();
+        });
+      });
+      let signalledAt = 0;
       const shutdown = (signal: NodeJS.Signals): void => {
-        // A second signal means now.
-        if (stopping) process.exit(1);
+        if (stopping) {
+          // A second signal means now. But one Ctrl-C under npm start arrives twice, a few ms apart:
+          // from the terminal, and forwarded by npm.
+          if (Date.now() - signalledAt > 500) process.exit(1);
+          return;
+        }
         stopping = true;
+        signalledAt = Date.now();
         console.log(`${signal}: shutting down`);
-        // No new connections; idle keep-alive ones close now, busy ones once their answer is sent.
+        // No new connections, and the idle ones close now. The callback runs once the requests in
+        // flight are answered: only then close the issuer, then the stores.
         server.close(() => {
-          void example.close().then(() => {
-            console.log('closed');
-            process.exit(0);
-          });
+          void example.close().then(
+            () => (console.log('closed'), process.exit(0)),
+            (error: unknown) => (console.error(`shutdown: ${error instanceof Error ? error.message : String(error)}`), process.exit(1)),
+          );
         });
         server.closeIdleConnections();
+        // Requests still running after the grace period are cut; if closing then hangs, exit anyway.
         setTimeout(() => server.closeAllConnections(), SHUTDOWN_GRACE).unref();
+        setTimeout(() => (console.error('shutdown: still closing, exiting anyway'), process.exit(1)), SHUTDOWN_GRACE + 5000).unref();
       };
       process.on('SIGTERM', shutdown).on('SIGINT', shutdown);
     },
