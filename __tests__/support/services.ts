@@ -117,7 +117,6 @@ export async function redisProxy(url = REDIS_URL): Promise<{ url: string; cut():
   return { url: proxied.href, cut: stop, restore: () => listen(port), close: stop };
 }
 
-
 /**
  * Keeps the process warnings with `code` out of the test output, in `messages` for the test to
  * assert; other warnings are emitted as usual. Start it in `beforeAll` and `restore()` it in `afterAll`.
