@@ -137,6 +137,9 @@ export interface AuthenticationContext {
   readonly signal?: AbortSignal | undefined;
 }
 
+/** A request's context while its secret is judged: whether a comparison has ended yet. */
+type Judging = AuthenticationContext & { readonly attempt?: { compared: boolean } };
+
 export interface ClientAuthenticatorOptions {
   readonly store: ClientStore;
   /** Milliseconds a store lookup may take before the request fails with a 503. */
@@ -201,7 +204,7 @@ export function clientAuthenticator(options: ClientAuthenticatorOptions): (crede
    * Counts the attempt as it starts; past the limit it is refused without a judgment. A failure
    * tells the client how many attempts it has left (draft-ietf-httpapi-ratelimit-headers).
    */
-  async function judged<T>(key: string | undefined, judge: () => Promise<T | undefined>): Promise<T | undefined> {
+  async function judged<T>(key: string | undefined, judge: () => Promise<T | undefined>, attempt: { compared: boolean } = { compared: false }): Promise<T | undefined> {
     if (lock === undefined || key === undefined) return judge();
     const info = await lock.counter.increment(key);
     if (info.totalHits > lock.limit) throw locked(info);
@@ -216,7 +219,9 @@ export function clientAuthenticator(options: ClientAuthenticatorOptions): (crede
     try {
       result = await judge();
     } catch (error) {
-      await giveBack(); // refused before a judgment (a full queue, a store down): not an attempt
+      // Refused before any comparison ended (a full queue, a store down): not an attempt. Once one
+      // hash was judged wrong, a later refusal still counts, or a 503 would tell "not that hash" for free.
+      if (!attempt.compared) await giveBack();
       throw error;
     }
     if (result === undefined) throw invalidClient().withHeaders(headers);
@@ -224,12 +229,14 @@ export function clientAuthenticator(options: ClientAuthenticatorOptions): (crede
     return result;
   }
 
-  async function compareOne(secret: string, hash: string, lane: Lane, context: AuthenticationContext): Promise<boolean> {
-    return admission.run({ lane, address: context.address, signal: context.signal }, () => compare(secret, hash));
+  async function compareOne(secret: string, hash: string, lane: Lane, context: Judging): Promise<boolean> {
+    const match = await admission.run({ lane, address: context.address, signal: context.signal }, () => compare(secret, hash));
+    if (context.attempt !== undefined) context.attempt.compared = true;
+    return match;
   }
 
   /** Compares against each live hash in turn; expired ones are skipped as if removed. */
-  async function compareHashes(client: Client | undefined, secret: string, now: number, context: AuthenticationContext, skip: ReadonlySet<string> = new Set()): Promise<number | undefined> {
+  async function compareHashes(client: Client | undefined, secret: string, now: number, context: Judging, skip: ReadonlySet<string> = new Set()): Promise<number | undefined> {
     const live = client?.secrets.filter((entry) => (entry.expiresAt === undefined || entry.expiresAt > now) && !skip.has(entry.hash)) ?? [];
     if (client === undefined || live.length === 0) {
       if (skip.size === 0) await compareOne(secret, await dummyHash, client === undefined ? 'unknown' : 'known', context);
@@ -251,7 +258,7 @@ export function clientAuthenticator(options: ClientAuthenticatorOptions): (crede
    * rotation) is checked once more against a fresh read, at most once per FRESH_FOR per client,
    * and only against hashes it was not compared with.
    */
-  async function matchSecret(client: Client | undefined, secret: string, now: number, context: AuthenticationContext): Promise<{ client: Client; index: number } | undefined> {
+  async function matchSecret(client: Client | undefined, secret: string, now: number, context: Judging): Promise<{ client: Client; index: number } | undefined> {
     const index = await compareHashes(client, secret, now, context);
     if (client === undefined) return undefined;
     if (index !== undefined) return { client, index };
@@ -309,11 +316,12 @@ export function clientAuthenticator(options: ClientAuthenticatorOptions): (crede
       const key = `${credentials.clientId.length}:${credentials.clientId}${credentials.secret}`;
       let flight = inFlight.get(key);
       if (flight === undefined) {
+        const attempt = { compared: false };
         flight = judged(lockKey, async () => {
-          const found = await matchSecret(client, credentials.secret, now, context);
+          const found = await matchSecret(client, credentials.secret, now, { ...context, attempt });
           if (found !== undefined) verifiedSecrets?.remember(found.client, credentials.secret, found.index, now);
           return found;
-        }).finally(() => inFlight.delete(key));
+        }, attempt).finally(() => inFlight.delete(key));
         inFlight.set(key, flight);
       }
       matched = await flight;
