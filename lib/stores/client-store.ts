@@ -16,8 +16,8 @@ import type { ClientRecord } from '../core/client.js';
 export interface ClientStore {
   /**
    * Resolves the client, or `undefined` if unknown. A rejection is answered with a 503. With
-   * `fresh`, a store that caches records reads past its cache: the issuer asks so, at most once a
-   * second per client, when a secret fails against what may be an old copy (a secret just rotated).
+   * `fresh`, a store that caches records reads past its cache: the issuer asks so, at most once per
+   * 5 s per client, when a secret fails against what may be an old copy (a secret just rotated).
    */
   findClient(clientId: string, options?: { readonly fresh?: boolean }): Promise<ClientRecord | undefined>;
 }
