@@ -2,6 +2,7 @@
 // bounded, what unauthenticated requests create is bounded, and a slow store gets a deadline.
 // Real Express apps, real bcrypt in its worker threads.
 
+import { createHash } from 'node:crypto';
 import { createServer } from 'node:http';
 import { connect } from 'node:net';
 import { gzipSync } from 'node:zlib';
@@ -9,6 +10,7 @@ import express from 'express';
 import type { Store } from 'express-rate-limit';
 import request from 'supertest';
 import { hashSecret, type ClientRecord, type ClientStore, type IssuerOptions } from 'express-client-credentials';
+import { failureLockRules, MAX_COUNTERS } from '../../lib/express/rate-limits.js';
 import { MemoryCounterStore } from '../../lib/stores/memory-counter-store.js';
 import { aClient, tokenServer, type TestClient } from '../support/fixtures.js';
 
@@ -81,14 +83,36 @@ describe('a failure lock that cannot be raced: RFC 6749 §2.3.1 "MUST protect ag
 });
 
 describe('bounded memory for what unauthenticated requests create', () => {
-  it('keeps one lock counter per address for unknown client ids, however many and however long', async () => {
+  it('counts an unknown client id as it counts a registered one, so the lock cannot tell them apart', async () => {
+    const client = await aClient();
+    const { post } = proxied([client], { secretCache: false, rateLimit: { perAddress: { limit: 1000 } } });
+    const answers = (id: string) => post('203.0.113.5').auth(id, 'wrong').send(CC);
+    for (let i = 0; i < 10; i++) {
+      const [known, unknown] = [await answers(client.id), await answers('nobody-has-this-id')];
+      expect([unknown.status, unknown.headers.ratelimit?.replace(/t=\d+/, '')]).toEqual([known.status, known.headers.ratelimit?.replace(/t=\d+/, '')]);
+    }
+    const [known, unknown, other] = [await answers(client.id), await answers('nobody-has-this-id'), await answers('nor-this-one')];
+    expect([known.status, unknown.status, other.status]).toEqual([429, 429, 401]);
+    expect(other.headers.ratelimit).toContain('r=9;');
+  });
+
+  it('holds one fixed-size counter per made-up id, however long the id', async () => {
     const counters = new MemoryCounterStore(100);
     const { post } = proxied([], { rateLimit: { failedAuthentication: { store: counters }, perAddress: { limit: 1000 } } });
-    const statuses: number[] = [];
-    for (let i = 0; i < 40; i++) statuses.push((await post('203.0.113.5').auth(`${'x'.repeat(2700)}${i}`, 'wrong').send(CC)).status);
-    expect(statuses).toEqual([...Array(10).fill(401), ...Array(30).fill(429)]);
-    expect(counters.size).toBe(1);
-    expect(counters.get('203.0.113.5|?')?.totalHits).toBeGreaterThanOrEqual(10);
+    for (let i = 0; i < 5; i++) await post('203.0.113.5').auth(`${'x'.repeat(2700)}${i}`, 'wrong').send(CC).expect(401);
+    expect(counters.size).toBe(5);
+    // The key is the address and 22 characters of the id's digest, whatever the id's length.
+    expect(counters.get(`203.0.113.5|?${createHash('sha256').update(`${'x'.repeat(2700)}0`).digest('base64url').slice(0, 22)}`)?.totalHits).toBe(1);
+  });
+
+  it('keeps made-up ids out of the store that guards registered clients: in memory they fill their own, which forgets its oldest', async () => {
+    const { counter, unknownCounter } = failureLockRules({}, 1000, () => undefined);
+    expect(unknownCounter).not.toBe(counter);
+    for (let i = 0; i < MAX_COUNTERS + 10; i++) await unknownCounter!.increment(`203.0.113.5|?id-${i}`);
+    expect(await unknownCounter!.get(`203.0.113.5|?id-${MAX_COUNTERS + 9}`)).toMatchObject({ totalHits: 1 });
+    expect(await unknownCounter!.get('203.0.113.5|?id-0')).toBeUndefined();
+    // The registered clients' store still takes new pairs.
+    expect(await counter.increment('203.0.113.5|a-client')).toMatchObject({ totalHits: 1 });
   });
 
   it('fails closed (503) when the lock counters are full of live keys, rather than forgetting one', async () => {

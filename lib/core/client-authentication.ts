@@ -1,6 +1,6 @@
 // Client authentication at the token endpoint: RFC 6749 §2.3 and §3.2.1, RFC 7523 §2.2.
 
-import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import bcrypt from 'bcryptjs';
 import { AdmissionQueue, type Lane } from './admission.js';
 import { compareSecret, compareWorkers } from './bcrypt.js';
@@ -115,6 +115,11 @@ export interface AttemptCounter {
   decrement(key: string): Promise<void> | void;
 }
 
+interface LockCounter {
+  readonly counter: AttemptCounter;
+  readonly key: string;
+}
+
 interface CounterInfo {
   readonly totalHits: number;
   readonly resetTime?: Date | undefined;
@@ -124,6 +129,8 @@ interface CounterInfo {
 export interface FailureLockRules {
   /** Its calls must answer within a deadline, or reject with the OAuthError to send (a 503). */
   readonly counter: AttemptCounter;
+  /** Where ids the registry does not know are counted, if not in `counter`. */
+  readonly unknownCounter?: AttemptCounter | undefined;
   readonly limit: number;
   /** The counter's window, for the `RateLimit-Policy` header. */
   readonly windowSeconds: number;
@@ -193,10 +200,21 @@ export function clientAuthenticator(options: ClientAuthenticatorOptions): (crede
   const mismatched = new Set<string>();
   const lock = options.failureLock;
 
+  /**
+   * The counter of a request's (address, client id) pair. An unknown id has one of its own too, so
+   * the lock's answers do not tell it from a registered one; its key holds a digest of the id, so a
+   * made-up id of any length costs a key of fixed size.
+   */
+  function counterOf(client: Client | undefined, clientId: string, address = ''): LockCounter | undefined {
+    if (lock === undefined) return undefined;
+    if (client !== undefined) return { counter: lock.counter, key: `${address}|${client.id}` };
+    return { counter: lock.unknownCounter ?? lock.counter, key: `${address}|?${createHash('sha256').update(clientId).digest('base64url').slice(0, 22)}` };
+  }
+
   /** Refuses a locked pair before any work, the right secret included. */
-  async function refuseLocked(key: string): Promise<void> {
-    if (lock === undefined) return;
-    const info = await lock.counter.get(key);
+  async function refuseLocked(pair: LockCounter | undefined): Promise<void> {
+    if (lock === undefined || pair === undefined) return;
+    const info = await pair.counter.get(pair.key);
     if (info !== undefined && info.totalHits >= lock.limit) throw locked(info);
   }
 
@@ -204,16 +222,17 @@ export function clientAuthenticator(options: ClientAuthenticatorOptions): (crede
    * Counts the attempt as it starts; past the limit it is refused without a judgment. A failure
    * tells the client how many attempts it has left (draft-ietf-httpapi-ratelimit-headers).
    */
-  async function judged<T>(key: string | undefined, judge: () => Promise<T | undefined>, attempt: { compared: boolean } = { compared: false }): Promise<T | undefined> {
-    if (lock === undefined || key === undefined) return judge();
-    const info = await lock.counter.increment(key);
+  async function judged<T>(pair: LockCounter | undefined, judge: () => Promise<T | undefined>, attempt: { compared: boolean } = { compared: false }): Promise<T | undefined> {
+    if (lock === undefined || pair === undefined) return judge();
+    const { counter, key } = pair;
+    const info = await counter.increment(key);
     if (info.totalHits > lock.limit) throw locked(info);
     const headers = {
       RateLimit: `"failed-authentication"; r=${lock.limit - info.totalHits}; t=${secondsUntil(info)}`,
       'RateLimit-Policy': `"failed-authentication"; q=${lock.limit}; w=${lock.windowSeconds}`,
     };
     const giveBack = async (): Promise<void> => {
-      await Promise.resolve(lock.counter.decrement(key)).catch(() => undefined);
+      await Promise.resolve(counter.decrement(key)).catch(() => undefined);
     };
     let result: T | undefined;
     try {
@@ -290,12 +309,10 @@ export function clientAuthenticator(options: ClientAuthenticatorOptions): (crede
   return async function authenticateClient(credentials: ClientCredentials, context: AuthenticationContext = { address: undefined }, now = Date.now() / 1000): Promise<AuthenticatedClient> {
     let client = recentlyRead(credentials.clientId) ? freshReads.get(credentials.clientId)!.client : await lookup(credentials.clientId);
     if (client !== undefined && client.id !== credentials.clientId) client = undefined;
-    // Unknown ids share one counter per address: ids are not secrets, and keys of attacker-chosen
-    // ids would make the lock's own memory grow with every made-up id. Known ids are the registry's.
-    const lockKey = lock === undefined ? undefined : `${context.address ?? ''}|${client === undefined ? '?' : client.id}`;
-    if (lockKey !== undefined) await refuseLocked(lockKey);
+    const pair = counterOf(client, credentials.clientId, context.address);
+    await refuseLocked(pair);
     if (credentials.method === 'private_key_jwt') {
-      const verified = await judged(lockKey, async () => {
+      const verified = await judged(pair, async () => {
         if (client === undefined || client.authMethod !== 'private_key_jwt') return undefined;
         try {
           await verifyClientAssertion(credentials.assertion, client, options.clientKeys, options.assertions, now);
@@ -317,7 +334,7 @@ export function clientAuthenticator(options: ClientAuthenticatorOptions): (crede
       let flight = inFlight.get(key);
       if (flight === undefined) {
         const attempt = { compared: false };
-        flight = judged(lockKey, async () => {
+        flight = judged(pair, async () => {
           const found = await matchSecret(client, credentials.secret, now, { ...context, attempt });
           if (found !== undefined) verifiedSecrets?.remember(found.client, credentials.secret, found.index, now);
           return found;

@@ -64,9 +64,15 @@ export function failureLockRules(options: LimiterOptions, storeTimeout: number, 
   const limit = positiveInteger(options.limit ?? 10, 'rateLimit.failedAuthentication.limit', 'attempts');
   const store = counterStore(options.store, 'failedAuthentication');
   if (typeof store.get !== 'function') throw new ConfigurationError('`rateLimit.failedAuthentication.store` must implement get(key) to check locked clients');
-  // A store's init() takes the limiter's options; the lock is not an express-rate-limit limiter, so it passes its own.
-  void Promise.resolve(store.init?.({ windowMs, limit } as RateLimitOptions)).catch((error: unknown) => report('failed-authentication', `the failure lock's store failed to start: ${describe(error)}`));
-  return { counter: boundedStore(store, storeTimeout, report, 'failed-authentication', false), limit, windowSeconds: Math.ceil(windowMs / 1000) };
+  // In memory, unknown ids count apart, in a store that forgets its oldest when full: nothing is
+  // guarded behind them, and made-up ids must not fill the store that guards registered clients.
+  const unknown = options.store === undefined ? new MemoryCounterStore(MAX_COUNTERS, { forgetOldest: true }) : store;
+  const counters = [...new Set([store, unknown])].map((each) => {
+    // A store's init() takes the limiter's options; the lock is not an express-rate-limit limiter, so it passes its own.
+    void Promise.resolve(each.init?.({ windowMs, limit } as RateLimitOptions)).catch((error: unknown) => report('failed-authentication', `the failure lock's store failed to start: ${describe(error)}`));
+    return boundedStore(each, storeTimeout, report, 'failed-authentication', false);
+  });
+  return { counter: counters[0]!, unknownCounter: counters.at(-1)!, limit, windowSeconds: Math.ceil(windowMs / 1000) };
 }
 
 /** The store given, which must count with increment() and decrement(), or a bounded one in memory. */

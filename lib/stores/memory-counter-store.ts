@@ -8,21 +8,35 @@ interface Counter {
   readonly resetAt: number;
 }
 
+export interface MemoryCounterStoreOptions {
+  /**
+   * When full of live counters, forget the oldest for a new key instead of refusing it. Only for
+   * counters that guard nothing: forgetting a live one of a real pair would let a flood unlock it.
+   */
+  readonly forgetOldest?: boolean;
+  readonly now?: () => number;
+}
+
 /**
  * An express-rate-limit `Store` holding at most `maxKeys` counters. Expired windows are dropped
  * when the store fills; a new key that still finds it full is refused with an error (the failure
- * lock answers it with a 503, the per-address cap lets the request pass), never by forgetting a
- * live counter, which would let a flood unlock a pair under attack.
+ * lock answers it with a 503, the per-address cap lets the request pass), or with `forgetOldest`
+ * takes the place of the counter created first.
  */
 export class MemoryCounterStore implements Store {
   readonly #counters = new Map<string, Counter>();
+  readonly #forgetOldest: boolean;
+  readonly #now: () => number;
   #windowMs = 60_000;
   #nextSweep = 0;
 
   constructor(
     private readonly maxKeys: number,
-    private readonly now: () => number = Date.now,
-  ) {}
+    { forgetOldest = false, now = Date.now }: MemoryCounterStoreOptions = {},
+  ) {
+    this.#forgetOldest = forgetOldest;
+    this.#now = now;
+  }
 
   init(options: Pick<Options, 'windowMs'>): void {
     this.#windowMs = options.windowMs;
@@ -37,8 +51,12 @@ export class MemoryCounterStore implements Store {
     let counter = this.#live(key);
     if (counter === undefined) {
       if (this.#counters.size >= this.maxKeys) this.#sweep();
-      if (this.#counters.size >= this.maxKeys) throw new Error(`the rate-limit counters are full (${this.maxKeys} keys)`);
-      counter = { hits: 0, resetAt: this.now() + this.#windowMs };
+      if (this.#counters.size >= this.maxKeys) {
+        if (!this.#forgetOldest) throw new Error(`the rate-limit counters are full (${this.maxKeys} keys)`);
+        // Windows are all as long, so the first in the map is the one nearest its end.
+        this.#counters.delete(this.#counters.keys().next().value as string);
+      }
+      counter = { hits: 0, resetAt: this.#now() + this.#windowMs };
       this.#counters.set(key, counter);
     }
     counter.hits += 1;
@@ -67,7 +85,7 @@ export class MemoryCounterStore implements Store {
 
   #live(key: string): Counter | undefined {
     const counter = this.#counters.get(key);
-    if (counter !== undefined && counter.resetAt <= this.now()) {
+    if (counter !== undefined && counter.resetAt <= this.#now()) {
       this.#counters.delete(key);
       return undefined;
     }
@@ -76,7 +94,7 @@ export class MemoryCounterStore implements Store {
 
   /** At most once a second: a full store of live counters must not cost a scan per request. */
   #sweep(): void {
-    const now = this.now();
+    const now = this.#now();
     if (now < this.#nextSweep) return;
     this.#nextSweep = now + 1000;
     for (const [key, counter] of this.#counters) if (counter.resetAt <= now) this.#counters.delete(key);
