@@ -164,12 +164,15 @@ describe('admission control for bcrypt: a bounded queue, answered 503 when full'
     expect(finished.indexOf('repeat 200')).toBeLessThan(finished.indexOf('flood 401'));
   });
 
-  it('issuer.close(): queued comparisons and new ones get 503, the ones running finish', async () => {
+  it('issuer.close(): queued comparisons and new ones get 503, the ones running finish; a second close() settles with the first', async () => {
     const { post, issuer } = proxied([slow], { secretHashCost: 12, secretCache: false });
     const first = post('198.51.100.3').auth(slow.id, slow.secret).send(CC).then((res) => res);
     const queued = Array.from({ length: 6 }, (_, i) => post(`198.51.100.${30 + i}`).auth(slow.id, slow.secret).send(CC).then((res) => res));
     await new Promise((resolve) => setTimeout(resolve, 50));
-    await issuer.close();
+    // Closing twice, as a SIGTERM after a SIGINT does: both calls settle, with the same promise.
+    const [closing, again] = [issuer.close(), issuer.close()];
+    expect(again).toBe(closing);
+    await Promise.all([closing, again]);
     const after = await post('198.51.100.4').auth(slow.id, slow.secret).send(CC);
     expect(after.status).toBe(503);
     expect(after.body.error_description).toMatch(/shutting down/);

@@ -199,6 +199,21 @@ describeWithPostgres('PostgresClientStore', () => {
       expect(queries.count).toBe(before);
     });
 
+    it('keeps the cached record when a fresh read fails, and forgets it when a fresh read finds the client removed', async () => {
+      let down = false;
+      const store = await freshStore({ db: { query: (text: string, values?: unknown[]) => (down ? Promise.reject(new Error('connection lost')) : db.pool.query(text, values)) } });
+      const { record } = await aClient({ scope: 'read' });
+      await store.addClient(record);
+      await store.findClient(record.client_id);
+      down = true;
+      await expect(store.findClient(record.client_id, { fresh: true })).rejects.toThrow('connection lost');
+      expect(await store.findClient(record.client_id)).toEqual(record);
+      down = false;
+      await db.pool.query(`delete from "${db.schema}"."clients_${tables}" where client_id = $1`, [record.client_id]);
+      expect(await store.findClient(record.client_id, { fresh: true })).toBeUndefined();
+      expect(await store.findClient(record.client_id)).toBeUndefined();
+    });
+
     it('a secret rotated through another instance is accepted at once, and its client is never locked out', async () => {
       const table = `clients_${++tables}`;
       const [a, b] = [new PostgresClientStore(db.pool, { schema: db.schema, table }), new PostgresClientStore(db.pool, { schema: db.schema, table, cacheTtl: 60_000 })];

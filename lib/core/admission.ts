@@ -49,6 +49,7 @@ export class AdmissionQueue {
   #running = 0;
   #closed = false;
   #drained: (() => void) | undefined;
+  #closing: Promise<void> | undefined;
   #peak = 0;
 
   constructor(private readonly limits: AdmissionLimits) {}
@@ -86,15 +87,16 @@ export class AdmissionQueue {
     return this.#peak;
   }
 
-  /** Refuses new and waiting comparisons with a 503, and resolves once the running ones are done. */
+  /** Refuses new and waiting comparisons with a 503, and resolves once the running ones are done; the same promise each time. */
   close(): Promise<void> {
+    if (this.#closing !== undefined) return this.#closing;
     this.#closed = true;
     for (const queue of Object.values(this.#queues)) {
       for (const waiting of queue) waiting.refuse(unavailable('The server is shutting down; try again later', 1));
       queue.clear();
     }
-    if (this.#running === 0) return Promise.resolve();
-    return new Promise((resolve) => (this.#drained = resolve));
+    this.#closing = this.#running === 0 ? Promise.resolve() : new Promise((resolve) => (this.#drained = resolve));
+    return this.#closing;
   }
 
   #admit(lane: Lane, retryAfter: number, signal: AbortSignal | undefined): Promise<void> {

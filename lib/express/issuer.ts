@@ -355,10 +355,8 @@ export function issuer(options: IssuerOptions = {}): Issuer {
     checkOptions(next, ['signingKey', 'additionalKeys'], 'rotateKeys()');
     keys = resolveKeys(next.signingKey, next.additionalKeys);
   };
-  const close = async (): Promise<void> => {
-    await admission.close();
-    releaseIdleWorkers();
-  };
+  let closing: Promise<void> | undefined;
+  const close = (): Promise<void> => (closing ??= admission.close().then(releaseIdleWorkers));
   return Object.assign(app, { metadata, metadataPath: metadataPath(config.issuer), jwks, revocation, introspection, trust, rotateKeys, close, comparisons: admission as Issuer['comparisons'] });
 }
 

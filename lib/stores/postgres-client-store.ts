@@ -120,10 +120,14 @@ export class PostgresClientStore implements ClientStore {
     this.#listener = undefined;
   }
 
-  /** With `fresh` (the issuer asks so when a secret fails), reads the table past the cache and refills it. */
+  /**
+   * With `fresh` (the issuer asks so when a secret fails), reads the table past the cache and
+   * refills it; the cached record stays until then, so a fresh read that fails evicts nothing.
+   */
   async findClient(clientId: string, options?: { readonly fresh?: boolean }): Promise<ClientRecord | undefined> {
-    if (options?.fresh === true) this.invalidate(clientId);
-    const cached = this.#cache.get(clientId);
+    // A lookup that began before this fresh read must not refill the cache after it.
+    if (options?.fresh === true) this.#generation += 1;
+    const cached = options?.fresh === true ? undefined : this.#cache.get(clientId);
     if (cached !== undefined && cached.until > Date.now()) return structuredClone(cached.record);
     // Concurrent requests for one client share one query; a fresh read does not join one that began before it.
     let lookup = options?.fresh === true ? undefined : this.#inFlight.get(clientId);
@@ -188,8 +192,9 @@ export class PostgresClientStore implements ClientStore {
     const generation = this.#generation;
     const { rows } = await this.#db.query(`select record from ${this.#qualified()} where client_id = $1`, [clientId]);
     const record = (rows[0] as { record?: ClientRecord } | undefined)?.record;
-    if (record !== undefined && this.#cacheTtl > 0 && generation === this.#generation) {
-      this.#cache.delete(clientId);
+    if (generation !== this.#generation) return record;
+    this.#cache.delete(clientId); // a client removed since it was cached is forgotten
+    if (record !== undefined && this.#cacheTtl > 0) {
       if (this.#cache.size >= this.#cacheSize) this.#cache.delete(this.#cache.keys().next().value as string);
       this.#cache.set(clientId, { record, until: Date.now() + this.#cacheTtl });
     }
