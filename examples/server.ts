@@ -116,6 +116,8 @@ async function connectRedis(url: string) {
   const redis = createClient({
     url,
     disableOfflineQueue: true,
+    // During a stall, abandoned commands wait here, one per request: bound them.
+    commandsQueueMaxLength: 10_000,
     socket: {
       connectTimeout: 5000,
       // Once connected, retry for ever; at start-up, give up after three tries.
