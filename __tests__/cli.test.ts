@@ -110,6 +110,21 @@ describe('create-client: a client registration in RFC 7591 names', () => {
     expect(await bcrypt.compare(secretShown(second), stored?.client_secret_hash as string)).toBe(true);
   });
 
+  it('writes no auth method unless asked, so a client it makes gets tokens with Basic and with the tutorial request, credentials in the body', async () => {
+    const file = join(dir, 'tutorial.json');
+    const run = await cli(['create-client', '--id', 'tutorial', '--scope', 'read', '--file', file]);
+    expect(JSON.parse(run.stdout)).not.toHaveProperty('token_endpoint_auth_method');
+    const secret = secretShown(run);
+    const server = await issuerOverFile(file);
+    try {
+      const tokenUrl = `${server.url}/token`;
+      expect((await requestToken(tokenUrl, {}, ['tutorial', secret])).status).toBe(200);
+      expect((await requestToken(tokenUrl, { client_id: 'tutorial', client_secret: secret })).status).toBe(200);
+    } finally {
+      await close(server);
+    }
+  });
+
   it('refuses an id already in --file, leaving the file unchanged and showing no secret', async () => {
     const file = join(dir, 'taken.json');
     expect((await cli(['create-client', '--id', 'taken', '--scope', 'read', '--file', file])).code).toBe(0);
@@ -328,7 +343,7 @@ describe('rotate-secret: a new secret, the old ones kept for a while', () => {
     expect(JSON.parse(readFileSync(file, 'utf8'))).toEqual([record]);
     expect(mode(file)).toBe(0o640);
     const [old, fresh] = record.client_secret_hash as [SecretEntry, string];
-    expect(record).toEqual({ client_id: 'roller', client_secret_hash: [{ hash: oldHash, expires_at: old.expires_at }, fresh], scope: 'read', token_endpoint_auth_method: 'client_secret_basic' });
+    expect(record).toEqual({ client_id: 'roller', client_secret_hash: [{ hash: oldHash, expires_at: old.expires_at }, fresh], scope: 'read' });
     expect(Number.isInteger(old.expires_at)).toBe(true);
     expect(old.expires_at).toBeGreaterThanOrEqual(before + 86_400);
     expect(old.expires_at).toBeLessThanOrEqual(Math.ceil(after) + 86_400);

@@ -333,7 +333,8 @@ async function createClient(flags: Flags, io: CliIo): Promise<void> {
       client_id: id,
       client_secret_hash: await hashSecret(secret, DEFAULT_HASH_COST),
       ...fields,
-      token_endpoint_auth_method: authMethod ?? 'client_secret_basic',
+      // Without --auth-method, either secret method: pinning is the operator's choice.
+      ...(authMethod === undefined ? {} : { token_endpoint_auth_method: authMethod }),
     };
     return { record, secret };
   };
@@ -516,7 +517,7 @@ async function rotate(current: unknown, id: string, nothing: string, oldExpiresI
     if (!(error instanceof ConfigurationError)) throw error;
     throw new Failure(`the record of client '${id}' is not valid: ${error.message.replace(/"/g, "'")}; ${nothing}`);
   }
-  if (client.authMethod === 'private_key_jwt') {
+  if (client.authMethods.includes('private_key_jwt')) {
     throw new Failure(`client '${id}' authenticates with private_key_jwt and has no secret to rotate; ${nothing}`);
   }
   const record = current as ClientRecord;

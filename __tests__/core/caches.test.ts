@@ -69,7 +69,7 @@ describe('the verified-secret cache', () => {
   });
 
   it('still refuses the right secret sent by the wrong method', async () => {
-    const client = await aClient();
+    const client = await aClient({ token_endpoint_auth_method: 'client_secret_basic' });
     const { authenticate } = await setUp([client.record]);
     await authenticate(basic(client.id, client.secret));
     await expect(authenticate({ method: 'client_secret_post', clientId: client.id, secret: client.secret })).rejects.toMatchObject({ error: 'invalid_client' });

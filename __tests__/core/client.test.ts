@@ -9,7 +9,7 @@ import { bcryptImplementation, compareSecret } from '../../lib/core/bcrypt.js';
 import { aClient } from '../support/fixtures.js';
 
 describe('client records: RFC 7591 names', () => {
-  it('resolves a record with its defaults: client_secret_basic (RFC 7591 §2), default scope = all allowed', async () => {
+  it('resolves a record with its defaults: either secret method, default scope = all allowed', async () => {
     const { record } = await aClient({ client_id: 'reports', scope: 'read write' });
     expect(resolveClient(record)).toEqual({
       id: 'reports',
@@ -18,7 +18,7 @@ describe('client records: RFC 7591 names', () => {
       defaultScopes: ['read', 'write'],
       audiences: [],
       accessTokenTtl: undefined,
-      authMethod: 'client_secret_basic',
+      authMethods: ['client_secret_basic', 'client_secret_post'],
       jwks: undefined,
       jwksUri: undefined,
       disabled: false,

@@ -23,12 +23,14 @@ function expectOAuthError(res: request.Response, status: number, error: string):
 
 let basicClient: TestClient;
 let postClient: TestClient;
+let eitherClient: TestClient;
 let app: express.Express;
 
 beforeAll(async () => {
-  basicClient = await aClient({ scope: 'read write', default_scope: 'read' });
+  basicClient = await aClient({ scope: 'read write', default_scope: 'read', token_endpoint_auth_method: 'client_secret_basic' });
   postClient = await aClient({ scope: 'read', token_endpoint_auth_method: 'client_secret_post' });
-  ({ app } = tokenServer([basicClient, postClient]));
+  eitherClient = await aClient({ scope: 'read' });
+  ({ app } = tokenServer([basicClient, postClient, eitherClient]));
 });
 
 describe('token endpoint: RFC 6749 §4.4 and §5.1', () => {
@@ -312,6 +314,14 @@ describe('client authentication: RFC 6749 §2.3 and §5.2', () => {
       401,
       'invalid_client',
     );
+  });
+
+  it('accepts a client whose record names no method with either secret method, Basic or the body (§2.3.1)', async () => {
+    await request(app).post('/token').auth(eitherClient.id, eitherClient.secret).type('form').send(CC).expect(200);
+    await request(app).post('/token').type('form').send({ ...CC, client_id: eitherClient.id, client_secret: eitherClient.secret }).expect(200);
+    // Still one method per request: "MUST NOT use more than one authentication method in each request".
+    const both = await request(app).post('/token').auth(eitherClient.id, eitherClient.secret).type('form').send({ ...CC, client_secret: eitherClient.secret });
+    expectOAuthError(both, 400, 'invalid_request');
   });
 
   it('answers invalid_request to a request that uses two methods (§2.3)', async () => {

@@ -1,6 +1,7 @@
 import express from 'express';
 import { MemoryStore } from 'express-rate-limit';
 import request from 'supertest';
+import type { AuditEvent } from 'express-client-credentials';
 import { aClient, tokenServer, type TestClient } from '../support/fixtures.js';
 
 const CC = { grant_type: 'client_credentials' };
@@ -55,6 +56,23 @@ describe('brute-force protection: RFC 6749 §2.3.1 "MUST protect against brute f
     const res = await request(app).post('/token').set(from('203.0.113.20')).auth(client.id, 'wrong').type('form').send(CC).expect(401);
     expect(res.headers.ratelimit).toContain('"failed-authentication"; r=9;');
     expect(res.headers['ratelimit-policy']).toContain('"failed-authentication"; q=10; w=900');
+  });
+
+  it('does not count a right secret sent with a method the client is not pinned to: a tutorial request never locks the client out', async () => {
+    const pinned = await aClient({ token_endpoint_auth_method: 'client_secret_basic' });
+    const events: AuditEvent[] = [];
+    const { app, from } = proxiedServer([pinned], { onAuditEvent: (event) => events.push(event) });
+    for (let i = 0; i < 15; i++) {
+      const res = await request(app).post('/token').set(from('203.0.113.30')).type('form').send({ ...CC, client_id: pinned.id, client_secret: pinned.secret });
+      expect([res.status, res.body.error]).toEqual([401, 'invalid_client']);
+    }
+    await request(app).post('/token').set(from('203.0.113.30')).auth(pinned.id, pinned.secret).type('form').send(CC).expect(200);
+    expect(events.filter((event) => event.type === 'client_authentication_failed')).toEqual(
+      Array(15).fill(expect.objectContaining({ clientId: pinned.id, authMethod: 'client_secret_post', reason: 'method_not_registered' })),
+    );
+    const wrong = await request(app).post('/token').set(from('203.0.113.30')).auth(pinned.id, 'wrong').type('form').send(CC).expect(401);
+    expect(wrong.headers.ratelimit).toContain('r=9;');
+    expect(events.at(-1)).not.toHaveProperty('reason');
   });
 
   it('never locks out a client whose concurrent requests carry the right secret (a fleet starting at once)', async () => {

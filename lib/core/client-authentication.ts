@@ -4,7 +4,7 @@ import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypt
 import bcrypt from 'bcryptjs';
 import { AdmissionQueue, type Lane } from './admission.js';
 import { compareSecret, compareWorkers } from './bcrypt.js';
-import { hashCost, resolveClient, type Client } from './client.js';
+import { hashCost, resolveClient, type Client, type ClientAuthMethod } from './client.js';
 import { assertedClientId, JWT_BEARER, verifyClientAssertion, type AssertionRules, type ClientKeys } from './client-assertion.js';
 import { invalidClient, OAuthError } from './errors.js';
 import { storeCall } from './store-call.js';
@@ -20,6 +20,8 @@ export interface AuthenticatedClient {
   readonly client: Client;
   /** Which of its secret hashes matched (an index, never the secret), for the audit trail. */
   readonly secretIndex: number | undefined;
+  /** How it authenticated this time. */
+  readonly method: ClientAuthMethod;
 }
 
 /** The parts of a token request that may carry credentials. */
@@ -176,6 +178,8 @@ export interface SecretCacheRules {
 }
 
 const LOCKED = 'Too many failed authentications; retry later';
+/** The cause of an `invalid_client` for a right secret sent with a method the client is not registered for. */
+export const METHOD_NOT_REGISTERED = new Error('the client is not registered for this authentication method');
 /** Milliseconds a record read past the store's cache is preferred to the cached one. */
 const FRESH_FOR = 5000;
 
@@ -286,7 +290,7 @@ export function clientAuthenticator(options: ClientAuthenticatorOptions): (crede
     freshReads.delete(client.id);
     if (freshReads.size >= 10_000) freshReads.delete(freshReads.keys().next().value as string);
     freshReads.set(client.id, { client: fresh, until: Date.now() + FRESH_FOR });
-    if (fresh === undefined || fresh.authMethod !== client.authMethod) return undefined;
+    if (fresh === undefined) return undefined;
     const freshIndex = await compareHashes(fresh, secret, now, context, new Set(client.secrets.map((entry) => entry.hash)));
     return freshIndex === undefined ? undefined : { client: fresh, index: freshIndex };
   }
@@ -313,7 +317,7 @@ export function clientAuthenticator(options: ClientAuthenticatorOptions): (crede
     await refuseLocked(pair);
     if (credentials.method === 'private_key_jwt') {
       const verified = await judged(pair, async () => {
-        if (client === undefined || client.authMethod !== 'private_key_jwt') return undefined;
+        if (client === undefined || !client.authMethods.includes('private_key_jwt')) return undefined;
         try {
           await verifyClientAssertion(credentials.assertion, client, options.clientKeys, options.assertions, now);
         } catch (error) {
@@ -323,7 +327,7 @@ export function clientAuthenticator(options: ClientAuthenticatorOptions): (crede
         return client;
       });
       if (verified === undefined) throw invalidClient();
-      return { client: verified, secretIndex: undefined };
+      return { client: verified, secretIndex: undefined, method: credentials.method };
     }
     const cached = client === undefined ? undefined : verifiedSecrets?.match(client, credentials.secret, now);
     let matched: { client: Client; index: number } | undefined = cached === undefined || client === undefined ? undefined : { client, index: cached };
@@ -343,9 +347,11 @@ export function clientAuthenticator(options: ClientAuthenticatorOptions): (crede
       }
       matched = await flight;
     }
-    // Checked after the comparison, so a wrong method costs as much as a wrong secret.
-    if (matched === undefined || matched.client.authMethod !== credentials.method) throw invalidClient();
-    return { client: matched.client, secretIndex: matched.index };
+    if (matched === undefined) throw invalidClient();
+    // Checked after the comparison, so a wrong method costs as much as a wrong secret. The secret
+    // was right, so the attempt is not counted; the audit event says why it was refused.
+    if (!matched.client.authMethods.includes(credentials.method)) throw invalidClient(METHOD_NOT_REGISTERED);
+    return { client: matched.client, secretIndex: matched.index, method: credentials.method };
   };
 }
 

@@ -32,7 +32,7 @@ export interface ClientRecord {
   audience?: string | readonly string[];
   /** Access token lifetime in seconds. Default: the issuer's `accessTokenTtl`. */
   access_token_ttl?: number;
-  /** Default: `client_secret_basic`, as RFC 7591 §2 says. */
+  /** Pins the client to one method. Default: either secret method, `client_secret_basic` or `client_secret_post`, one per request. */
   token_endpoint_auth_method?: ClientAuthMethod;
   /** private_key_jwt: the client's public keys (RFC 7517 JWK Set). */
   jwks?: { keys: readonly object[] };
@@ -55,7 +55,8 @@ export interface Client {
   /** Allowed audiences; the first is the default. */
   readonly audiences: readonly string[];
   readonly accessTokenTtl: number | undefined;
-  readonly authMethod: ClientAuthMethod;
+  /** The methods it may authenticate with: the one its record names, or both secret methods. */
+  readonly authMethods: readonly ClientAuthMethod[];
   readonly jwks: readonly object[] | undefined;
   readonly jwksUri: string | undefined;
   readonly disabled: boolean;
@@ -63,6 +64,8 @@ export interface Client {
   /** The record as stored, for hooks that read metadata of their own (a tenant id). */
   readonly record: Readonly<Record<string, unknown>>;
 }
+
+const SECRET_METHODS: readonly ClientAuthMethod[] = ['client_secret_basic', 'client_secret_post'];
 
 const BCRYPT_HASH = /^\$2[aby]\$(\d\d)\$[./A-Za-z0-9]{53}$/;
 
@@ -75,8 +78,8 @@ export function resolveClient(record: unknown): Client {
   const id = r.client_id;
   if (typeof id !== 'string' || id === '') throw new ConfigurationError('`client_id` must be a non-empty string');
   const where = `client ${JSON.stringify(id)}`;
-  const authMethod = r.token_endpoint_auth_method ?? 'client_secret_basic';
-  if (!CLIENT_AUTH_METHODS.includes(authMethod as ClientAuthMethod)) {
+  const authMethod = r.token_endpoint_auth_method;
+  if (authMethod !== undefined && !CLIENT_AUTH_METHODS.includes(authMethod as ClientAuthMethod)) {
     throw new ConfigurationError(`${where}: \`token_endpoint_auth_method\` must be one of ${CLIENT_AUTH_METHODS.join(', ')}`);
   }
   const usesKeys = authMethod === 'private_key_jwt';
@@ -105,7 +108,9 @@ export function resolveClient(record: unknown): Client {
     defaultScopes,
     audiences: audiences as string[],
     accessTokenTtl: ttl as number | undefined,
-    authMethod: authMethod as ClientAuthMethod,
+    // RFC 7591 §2 defaults to client_secret_basic; the many clients that send their secret in the
+    // body (RFC 6749 §2.3.1 allows it) would get a 401 they cannot explain. A named method pins.
+    authMethods: authMethod === undefined ? SECRET_METHODS : [authMethod as ClientAuthMethod],
     jwks: usesKeys && r.jwks !== undefined ? ((r.jwks as { keys: object[] }).keys) : undefined,
     jwksUri: usesKeys ? (r.jwks_uri as string | undefined) : undefined,
     disabled: r.disabled === true,

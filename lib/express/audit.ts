@@ -28,7 +28,13 @@ export type AuditEvent = EventBase &
         readonly expiresAt: number;
       }
     | { readonly type: 'token_refused'; readonly clientId: string; readonly error: string }
-    | { readonly type: 'client_authentication_failed'; readonly clientId: string | undefined; readonly authMethod: string | undefined }
+    | {
+        readonly type: 'client_authentication_failed';
+        readonly clientId: string | undefined;
+        readonly authMethod: string | undefined;
+        /** Set when the secret was right but the client's record pins another method (not counted by the failure lock). */
+        readonly reason?: 'method_not_registered';
+      }
     | { readonly type: 'token_revoked'; readonly clientId: string; readonly jti: string }
     | { readonly type: 'rate_limited'; readonly limiter: 'failed-authentication' | 'per-address'; readonly clientId: string | undefined }
   );

@@ -2,7 +2,7 @@
 // introspection): RFC 6749 §2.3 and §3.2, hardened by default.
 
 import express, { type Express, type NextFunction, type Request, type RequestHandler, type Response } from 'express';
-import { extractCredentials, type AuthenticatedClient, type AuthenticationContext, type ClientCredentials } from '../core/client-authentication.js';
+import { extractCredentials, METHOD_NOT_REGISTERED, type AuthenticatedClient, type AuthenticationContext, type ClientCredentials } from '../core/client-authentication.js';
 import { OAuthError } from '../core/errors.js';
 import type { EndpointEvent } from './audit.js';
 import { clientAddress } from './rate-limits.js';
@@ -107,7 +107,7 @@ export function clientEndpoint<P>(context: EndpointContext, action: EndpointActi
     const credentials = requestState(req)?.request?.credentials;
     if (oauth.status === 429) context.audit(req, { type: 'rate_limited', limiter: 'failed-authentication', clientId: credentials?.clientId });
     if (oauth.error !== 'invalid_client') return sendError(res, oauth);
-    context.audit(req, { type: 'client_authentication_failed', clientId: credentials?.clientId, authMethod: credentials?.method });
+    context.audit(req, { type: 'client_authentication_failed', clientId: credentials?.clientId, authMethod: credentials?.method, ...(oauth.cause === METHOD_NOT_REGISTERED ? { reason: 'method_not_registered' } : {}) });
     // RFC 9110 §15.5.2: a 401 carries a challenge; RFC 6749 §5.2 asks for the scheme the client used.
     sendError(res, oauth.withHeaders({ 'WWW-Authenticate': context.basicChallenge }));
   };

@@ -273,7 +273,7 @@ export function issuer(options: IssuerOptions = {}): Issuer {
     parameters: ['grant_type', 'scope'],
     repeatable: ['resource'],
     validate: (params, lists) => (checkGrantType(params.grant_type), { scope: params.scope, resources: lists.resource ?? [] }),
-    act: async ({ client, secretIndex }, request, req, res) => {
+    act: async ({ client, secretIndex, method }, request, req, res) => {
       let issued: Awaited<ReturnType<typeof issueAccessToken>>;
       try {
         issued = await issueAccessToken(client, request, issuance, req);
@@ -285,7 +285,7 @@ export function issuer(options: IssuerOptions = {}): Issuer {
       audit(req, {
         type: 'token_issued',
         clientId: client.id,
-        authMethod: client.authMethod,
+        authMethod: method,
         secretIndex,
         scope: claims.scope as string | undefined,
         audience: claims.aud,
