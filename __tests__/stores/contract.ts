@@ -174,7 +174,7 @@ export function clientStoreContract(name: string, make: MakeClientStore): void {
       const { record } = await aClient({ scope: 'read', token_endpoint_auth_method: 'client_secret_post', disabled: true });
       const store = await make([record]);
       const client = resolveClient(await store.findClient(record.client_id));
-      expect(client).toMatchObject({ id: record.client_id, scopes: ['read'], authMethod: 'client_secret_post', disabled: true });
+      expect(client).toMatchObject({ id: record.client_id, scopes: ['read'], authMethods: ['client_secret_post'], disabled: true });
     });
 
     it('answers concurrent lookups alike', async () => {

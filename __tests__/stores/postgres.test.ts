@@ -214,6 +214,32 @@ describeWithPostgres('PostgresClientStore', () => {
       expect(await store.findClient(record.client_id)).toBeUndefined();
     });
 
+    it('does not serve the old record again after a fresh read that overlapped an invalidation', async () => {
+      let release: () => void = () => undefined;
+      let stall = false;
+      const store = await freshStore({
+        db: {
+          query: async (text: string, values?: unknown[]) => {
+            const result = await db.pool.query(text, values);
+            if (stall) await new Promise<void>((resolve) => (release = resolve));
+            return result;
+          },
+        },
+      });
+      const { record } = await aClient({ scope: 'read' });
+      await store.addClient(record);
+      await store.findClient(record.client_id);
+      await db.pool.query(`delete from "${db.schema}"."clients_${tables}" where client_id = $1`, [record.client_id]);
+      stall = true;
+      const fresh = store.findClient(record.client_id, { fresh: true });
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      store.invalidate('someone-else'); // a NOTIFY about another client, while the fresh read is out
+      stall = false;
+      release();
+      expect(await fresh).toBeUndefined();
+      expect(await store.findClient(record.client_id)).toBeUndefined();
+    });
+
     it('a secret rotated through another instance is accepted at once, and its client is never locked out', async () => {
       const table = `clients_${++tables}`;
       const [a, b] = [new PostgresClientStore(db.pool, { schema: db.schema, table }), new PostgresClientStore(db.pool, { schema: db.schema, table, cacheTtl: 60_000 })];

@@ -200,6 +200,7 @@ export function clientAuthenticator(options: ClientAuthenticatorOptions): (crede
   const inFlight = new Map<string, Promise<{ client: Client; index: number } | undefined>>();
   /** Records read past a store's cache, preferred for FRESH_FOR ms: a rotated secret must not wait for the cache. */
   const freshReads = new Map<string, { readonly client: Client | undefined; readonly until: number }>();
+  const freshLookups = new Map<string, Promise<Client | undefined>>();
   const dummyHash = bcrypt.hash('no client has this secret', options.hashCost);
   const mismatched = new Set<string>();
   const lock = options.failureLock;
@@ -286,10 +287,7 @@ export function clientAuthenticator(options: ClientAuthenticatorOptions): (crede
     if (client === undefined) return undefined;
     if (index !== undefined) return { client, index };
     if (recentlyRead(client.id)) return undefined;
-    const fresh = await lookup(client.id, true);
-    freshReads.delete(client.id);
-    if (freshReads.size >= 10_000) freshReads.delete(freshReads.keys().next().value as string);
-    freshReads.set(client.id, { client: fresh, until: Date.now() + FRESH_FOR });
+    const fresh = await freshLookup(client.id);
     if (fresh === undefined) return undefined;
     const freshIndex = await compareHashes(fresh, secret, now, context, new Set(client.secrets.map((entry) => entry.hash)));
     return freshIndex === undefined ? undefined : { client: fresh, index: freshIndex };
@@ -302,6 +300,23 @@ export function clientAuthenticator(options: ClientAuthenticatorOptions): (crede
     } catch (cause) {
       throw new OAuthError('server_error', 500, 'The client registration is invalid', {}, { cause });
     }
+  }
+
+  /** One fresh read per client at a time, shared by the requests that need it meanwhile, then remembered for FRESH_FOR. */
+  function freshLookup(clientId: string): Promise<Client | undefined> {
+    let pending = freshLookups.get(clientId);
+    if (pending === undefined) {
+      pending = lookup(clientId, true)
+        .then((fresh) => {
+          freshReads.delete(clientId);
+          if (freshReads.size >= 10_000) freshReads.delete(freshReads.keys().next().value as string);
+          freshReads.set(clientId, { client: fresh, until: Date.now() + FRESH_FOR });
+          return fresh;
+        })
+        .finally(() => freshLookups.delete(clientId));
+      freshLookups.set(clientId, pending);
+    }
+    return pending;
   }
 
   function recentlyRead(clientId: string): boolean {

@@ -192,9 +192,10 @@ export class PostgresClientStore implements ClientStore {
     const generation = this.#generation;
     const { rows } = await this.#db.query(`select record from ${this.#qualified()} where client_id = $1`, [clientId]);
     const record = (rows[0] as { record?: ClientRecord } | undefined)?.record;
-    if (generation !== this.#generation) return record;
-    this.#cache.delete(clientId); // a client removed since it was cached is forgotten
-    if (record !== undefined && this.#cacheTtl > 0) {
+    // The table answered, so forgetting the cached copy is safe: a record changed or removed since
+    // is not served again. It is cached anew only if nothing was invalidated during the read.
+    this.#cache.delete(clientId);
+    if (record !== undefined && this.#cacheTtl > 0 && generation === this.#generation) {
       if (this.#cache.size >= this.#cacheSize) this.#cache.delete(this.#cache.keys().next().value as string);
       this.#cache.set(clientId, { record, until: Date.now() + this.#cacheTtl });
     }
