@@ -1,4 +1,7 @@
+import { execFile } from 'node:child_process';
 import { createPublicKey } from 'node:crypto';
+import path from 'node:path';
+import { promisify } from 'node:util';
 import express, { type ErrorRequestHandler, type RequestHandler } from 'express';
 import request from 'supertest';
 import {
@@ -13,6 +16,8 @@ import {
 import { signJws } from '../../lib/core/jws.js';
 import { resolveSigningKey } from '../../lib/core/signing-keys.js';
 import { aClient, AUDIENCE, hs256, ISSUER, keyPairs, SECRET, tokenServer } from '../support/fixtures.js';
+
+const execFileAsync = promisify(execFile);
 
 const now = () => Math.floor(Date.now() / 1000);
 const claims = (overrides: Record<string, unknown> = {}) => ({
@@ -211,19 +216,50 @@ describe('the two-line setup: requireScope() alone', () => {
     await request(parent).get('/api/data').set('Authorization', `Bearer ${body.access_token}`).expect(200, { client_id: client.id });
   });
 
-  it('answers 500 server_error, and warns the developer, when it has no key to verify with', async () => {
+  it('answers 500 server_error when it has no key to verify with, and warns the developer once, naming the fix', async () => {
     const app = express();
     app.get('/data', requireScope('read'), (_req, res) => { res.json({}); });
     const emitWarning = jest.spyOn(process, 'emitWarning').mockImplementation(() => undefined);
-    let res: request.Response;
+    const answers: request.Response[] = [];
     try {
-      res = await request(app).get('/data').set('Authorization', `Bearer ${hs256(claims())}`);
-      expect(emitWarning).toHaveBeenCalledWith(expect.stringContaining('found no issuer() mounted'), expect.anything());
+      for (let i = 0; i < 3; i++) answers.push(await request(app).get('/data').set('Authorization', `Bearer ${hs256(claims())}`));
+      const warnings = emitWarning.mock.calls.filter(([message]) => String(message).includes('requireScope() found no issuer()'));
+      expect(warnings).toEqual([[expect.stringContaining('put authenticate({ issuer: tokens }) before it'), { code: 'ECC_NO_GUARD' }]]);
     } finally {
       emitWarning.mockRestore();
     }
-    expect(res.status).toBe(500);
-    expect(res.body).toEqual({ error: 'server_error', error_description: 'The server could not handle the request' });
+    for (const res of answers) {
+      expect(res.status).toBe(500);
+      expect(res.body).toEqual({ error: 'server_error', error_description: 'The server could not handle the request' });
+    }
+  });
+
+  it('finds the issuer() of its process mounted on a Router, at any depth, which tells it nothing when mounted', async () => {
+    // A process of its own: this one has made many issuers, and the rule is "the only one".
+    const script = `
+      const express = require('express');
+      const { issuer, requireScope, hashSecret } = require(${JSON.stringify(path.join(__dirname, '../../lib/index.ts'))});
+      (async () => {
+        const tokens = issuer({ issuer: 'http://127.0.0.1', signingKey: { secret: 'x'.repeat(32) }, secretHashCost: 4, clients: [{ client_id: 'svc', client_secret_hash: await hashSecret('a-secret-of-sixteen', 4), scope: 'read' }] });
+        const app = express();
+        const outer = express.Router();
+        const inner = express.Router();
+        inner.use('/token', tokens);
+        outer.use('/oauth', inner);
+        app.use('/v1', outer);
+        app.use('/api', express.Router().get('/data', requireScope('read'), (req, res) => res.json({ client_id: req.auth.clientId })));
+        const server = app.listen(0, '127.0.0.1', async () => {
+          const base = 'http://127.0.0.1:' + server.address().port;
+          const body = new URLSearchParams({ grant_type: 'client_credentials', client_id: 'svc', client_secret: 'a-secret-of-sixteen' });
+          const token = (await (await fetch(base + '/v1/oauth/token', { method: 'POST', body })).json()).access_token;
+          const data = await fetch(base + '/api/data', { headers: { authorization: 'Bearer ' + token } });
+          console.log(JSON.stringify({ status: data.status, body: await data.json() }));
+          server.close();
+        });
+      })();`;
+    const { stdout, stderr } = await execFileAsync(process.execPath, ['--import', 'tsx', '-e', script], { timeout: 20_000 });
+    expect(JSON.parse(stdout)).toEqual({ status: 200, body: { client_id: 'svc' } });
+    expect(stderr).not.toMatch(/ECC_NO_GUARD/);
   });
 });
 

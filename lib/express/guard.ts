@@ -10,7 +10,7 @@ import { MAX_TOKEN_LIFETIME, verifyAccessTokenWithKey, type AuthInfo, type Verif
 import { VerifiedTokenCache } from '../core/token-cache.js';
 import { assertRevocationStore, type RevocationStore } from '../stores/revocation-store.js';
 import { defaultAudience, environmentDefaults } from '../env.js';
-import { mountedIssuers, type Issuer, type TrustedIssuer } from './issuer.js';
+import { mountedIssuers, onlyIssuer, type Issuer, type TrustedIssuer } from './issuer.js';
 import { absoluteUrl, boolean, checkOptions, nonNegativeNumber, oneOf, positiveInteger } from '../core/options.js';
 import { storeCall } from '../core/store-call.js';
 import { REVOCATION_MARGIN } from '../core/token-introspection.js';
@@ -258,15 +258,7 @@ function scopeGuard(required: string[], match: 'every' | 'some', name: string): 
   return function requireScopeMiddleware(req: Request, res: Response, next: NextFunction): void {
     // Only our own guard's req.auth counts: another library's has another shape.
     if (guardOf(req) !== undefined) return check(req, res, next);
-    let guard: RequestHandler;
-    try {
-      guard = implicitGuardFor(req, implicitGuards);
-    } catch (error) {
-      // A setup mistake of the app's: say so to the developer, and to the client only "server_error".
-      process.emitWarning((error as Error).message, { code: 'ECC_NO_GUARD' });
-      return sendError(res, error);
-    }
-    void guard(req, res, (error?: unknown) => (error === undefined ? check(req, res, next) : next(error)));
+    void implicitGuardFor(req, implicitGuards)(req, res, (error?: unknown) => (error === undefined ? check(req, res, next) : next(error)));
   };
 }
 
@@ -280,28 +272,37 @@ const guardOf = (req: Request): GuardConfig | undefined => (req as GuardedReques
 const realmOf = (req: Request): string | undefined => guardOf(req)?.realm;
 const delegatesOf = (req: Request): boolean => guardOf(req)?.delegateErrors ?? false;
 
+/**
+ * The guard `requireScope()` runs alone in an app, made at its first request there. Without an
+ * issuer or the environment's key, that is a setup mistake: said once, naming the fix, and
+ * answered 500 (`server_error`, nothing more) from then on without a word.
+ */
 function implicitGuardFor(req: Request, cache: WeakMap<object, RequestHandler>): RequestHandler {
   const app = req.app as object;
   let guard = cache.get(app);
   if (guard === undefined) {
-    const trusted = findMountedIssuer(req);
+    const trusted = findIssuer(req);
     if (trusted === undefined && environmentDefaults().signingKey === undefined) {
-      throw new ConfigurationError(
-        'requireScope() found no issuer() mounted in this app and no OAUTH_SIGNING_KEY_FILE or OAUTH_TOKEN_SECRET; put authenticate({ ... }) before it',
+      process.emitWarning(
+        'requireScope() found no issuer() in this app or process to trust, and neither OAUTH_SIGNING_KEY_FILE nor OAUTH_TOKEN_SECRET: put authenticate({ issuer: tokens }) before it, tokens being your issuer() (its requests get 500 until then)',
+        { code: 'ECC_NO_GUARD' },
       );
+      guard = (_req, res) => sendError(res, new Error('no guard'));
+    } else {
+      guard = authenticate(trusted === undefined ? {} : { issuer: trusted });
     }
-    guard = authenticate(trusted === undefined ? {} : { issuer: trusted });
     cache.set(app, guard);
   }
   return guard;
 }
 
-function findMountedIssuer(req: Request): TrustedIssuer | undefined {
+/** The issuer mounted in the request's app or an app above it, else the process's only one. */
+function findIssuer(req: Request): TrustedIssuer | undefined {
   for (let app = req.app as { parent?: unknown } | undefined; app !== undefined; app = app.parent as typeof app) {
     const trusted = mountedIssuers.get(app);
     if (trusted !== undefined) return trusted;
   }
-  return undefined;
+  return onlyIssuer();
 }
 
 /** RFC 6750 §2: the token from the enabled locations; sent in more than one place is `invalid_request`. */

@@ -192,6 +192,17 @@ const OPTION_NAMES = [
 export const mountedIssuers = new WeakMap<object, TrustedIssuer>();
 
 /**
+ * The issuers made in this process. A Router tells a sub-app nothing when it is mounted on it, so
+ * `requireScope()` alone trusts the one issuer of the process where no app it runs in has one.
+ */
+const issuersMade: { count: number; last?: WeakRef<TrustedIssuer> } = { count: 0 };
+
+/** The issuer of this process, if it made exactly one (and it is still alive). */
+export function onlyIssuer(): TrustedIssuer | undefined {
+  return issuersMade.count === 1 ? issuersMade.last?.deref() : undefined;
+}
+
+/**
  * The authorization server of the client credentials grant (RFC 6749 §4.4).
  * @example
  * const tokens = issuer({ clients: MemoryClientStore.fromFile('clients.json'), signingKey: { privateKey: pem } });
@@ -331,6 +342,8 @@ export function issuer(options: IssuerOptions = {}): Issuer {
     report: throttled,
   };
   app.on('mount', (parent: object) => mountedIssuers.set(parent, trust));
+  issuersMade.count += 1;
+  issuersMade.last = new WeakRef(trust);
 
   // Express sets `parent` when a sub-app is mounted with app.use(); unmounted endpoints are not listed,
   // and a mount path that is a pattern or a list names no single URL.
