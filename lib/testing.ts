@@ -8,7 +8,7 @@ import { ConfigurationError } from './core/errors.js';
 import { isScopeToken } from './core/scope.js';
 import { resolveSigningKey, type AsymmetricAlgorithm, type SigningKey, type SigningKeyInput } from './core/signing-keys.js';
 import { absoluteUrl } from './core/options.js';
-import { defaultAudience, environmentDefaults } from './env.js';
+import { defaultAudience, environmentDefaults, guessedIssuer } from './env.js';
 import type { GuardPublicKeyOptions } from './express/guard.js';
 
 /** What the token says. */
@@ -41,7 +41,8 @@ export type TestSigner = SigningKeyInput & {
  */
 export function mintToken(options: TestTokenOptions = {}, signer?: TestSigner): string {
   const env = environmentDefaults();
-  const { issuer: iss = env.issuer, audience, ...keyInput } = signer ?? ({ ...env.signingKey } as TestSigner);
+  // The issuer a server of this environment would have, its guess included (said by the server, not here).
+  const { issuer: iss = env.issuer ?? guessedIssuer(), audience, ...keyInput } = signer ?? ({ ...env.signingKey } as TestSigner);
   if (signer === undefined && env.signingKey === undefined) {
     throw new ConfigurationError('mintToken() needs a signer, or OAUTH_TOKEN_SECRET / OAUTH_SIGNING_KEY_FILE in the environment');
   }

@@ -407,7 +407,8 @@ describe('options are checked when issuer() is called', () => {
     ['a store without findClient', { clients: { find: () => undefined } as unknown as ClientStore }, /findClient/],
     ['an unknown algorithm', { signingKey: { privateKey: 'x', alg: 'HS512' } as never }, /privateKey/],
     ['a malformed client record', { clients: [{ client_id: 'a', client_secret_hash: 'plain' }] }, /bcrypt hash/],
-    ['a typo in an option name', { acessTokenTtl: 60 } as never, /unknown option `acessTokenTtl`/],
+    ['a typo in an option name', { acessTokenTtl: 60 } as never, /unknown option `acessTokenTtl` \(did you mean `accessTokenTtl`\?\)/],
+    ['a plural for a singular', { endpoint: {} } as never, /unknown option `endpoint` \(did you mean `endpoints`\?\)/],
     ['an issuer that is no URL', { issuer: 'my-issuer' }, /`issuer` must be an absolute http\(s\) URL/],
     ['an issuer with a query', { issuer: `${ISSUER}?x=1` }, /without query or fragment/],
     ['a lifetime of zero', { accessTokenTtl: 0 }, /`accessTokenTtl` must be a positive whole number/],
@@ -415,6 +416,15 @@ describe('options are checked when issuer() is called', () => {
   ])('refuses %s with a message that says how to fix it', (_name, override, message) => {
     expect(() => issuer({ ...base, ...override })).toThrow(ConfigurationError);
     expect(() => issuer({ ...base, ...override })).toThrow(message);
+  });
+
+  it('takes an option set to undefined as absent: an endpoint URL, a rate limit', async () => {
+    const client = await aClient();
+    const { app } = tokenServer([client], { endpoints: { token: undefined }, rateLimit: { perAddress: { limit: undefined } } });
+    const metadata = await request(app).get('/.well-known/oauth-authorization-server').expect(200);
+    expect(metadata.body.token_endpoint).toBe(`${ISSUER}/token`);
+    const res = await request(app).post('/token').auth(client.id, client.secret).type('form').send(CC).expect(200);
+    expect(res.headers.ratelimit).toMatch(/"per-address"; r=299;/);
   });
 
   it('does not change the options object it was given', () => {

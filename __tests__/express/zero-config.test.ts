@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import express from 'express';
 import request from 'supertest';
 import { authenticate, ConfigurationError, environmentDefaults, issuer, requireScope } from 'express-client-credentials';
+import { forgetWarnings } from '../../lib/core/warnings.js';
 import { aClient, decodePayload } from '../support/fixtures.js';
 
 const NAMES = ['PORT', 'HOST', 'OAUTH_ISSUER', 'OAUTH_AUDIENCE', 'OAUTH_CLIENTS_FILE', 'OAUTH_SIGNING_KEY_FILE', 'OAUTH_TOKEN_SECRET'];
@@ -26,12 +27,52 @@ describe('zero configuration: issuer() and requireScope() read the OAUTH_* varia
     await request(api).get('/data').set('Authorization', `Bearer ${body.access_token}`).expect(200, { client_id: client.id });
   });
 
-  it('documents its defaults: http://127.0.0.1:3000, audience issuer + /api', () => {
-    expect(environmentDefaults({})).toEqual({ issuer: 'http://127.0.0.1:3000', audience: undefined, signingKey: undefined, clientsFile: undefined });
+  it('documents its defaults: no issuer unless OAUTH_ISSUER says so, audience issuer + /api', () => {
+    expect(environmentDefaults({})).toEqual({ issuer: undefined, audience: undefined, signingKey: undefined, clientsFile: undefined });
     expect(environmentDefaults({ OAUTH_ISSUER: 'https://as.example', OAUTH_AUDIENCE: 'https://api.example' })).toMatchObject({
       issuer: 'https://as.example',
       audience: 'https://api.example',
     });
+  });
+
+  it('never guesses the issuer identifier silently: a warning once outside production, naming OAUTH_ISSUER', async () => {
+    forgetWarnings();
+    const client = await aClient();
+    const emitWarning = jest.spyOn(process, 'emitWarning').mockImplementation(() => undefined);
+    try {
+      issuer({ clients: [client.record], signingKey: { secret: 'x'.repeat(32) } });
+      issuer({ clients: [client.record], signingKey: { secret: 'x'.repeat(32) } });
+      authenticate({ secret: 'x'.repeat(32) });
+      expect(emitWarning.mock.calls).toEqual([[expect.stringMatching(/guessed as http:\/\/127\.0\.0\.1:3000.*Set OAUTH_ISSUER/), { code: 'ECC_ISSUER_GUESSED' }]]);
+    } finally {
+      emitWarning.mockRestore();
+    }
+  });
+
+  it('refuses to guess the issuer identifier under NODE_ENV=production (RFC 8414 §2: an https URL of the server)', async () => {
+    const client = await aClient();
+    const nodeEnv = process.env.NODE_ENV;
+    process.env.NODE_ENV = 'production';
+    try {
+      expect(() => issuer({ clients: [client.record], signingKey: { secret: 'x'.repeat(32) } })).toThrow(/needs the `issuer` option or OAUTH_ISSUER under NODE_ENV=production/);
+      expect(() => authenticate({ secret: 'x'.repeat(32) })).toThrow(ConfigurationError);
+      process.env.OAUTH_ISSUER = 'https://as.example';
+      expect(() => issuer({ clients: [client.record], signingKey: { secret: 'x'.repeat(32) } })).not.toThrow();
+    } finally {
+      process.env.NODE_ENV = nodeEnv;
+    }
+  });
+
+  it('says once per process that it made an ephemeral key, however many issuers have none', async () => {
+    forgetWarnings();
+    const client = await aClient();
+    const emitWarning = jest.spyOn(process, 'emitWarning').mockImplementation(() => undefined);
+    try {
+      for (let i = 0; i < 3; i++) issuer({ issuer: 'https://as.example', clients: [client.record] });
+      expect(emitWarning.mock.calls.filter(([, options]) => (options as { code?: string })?.code === 'ECC_EPHEMERAL_KEY')).toHaveLength(1);
+    } finally {
+      emitWarning.mockRestore();
+    }
   });
 
   it.each([

@@ -8,8 +8,36 @@ export function checkOptions(options: unknown, known: readonly string[], where: 
     throw new ConfigurationError(`${where} takes an options object`);
   }
   for (const name of Object.keys(options)) {
-    if (!known.includes(name)) throw new ConfigurationError(`${where}: unknown option \`${name}\`; known options are ${known.join(', ')}`);
+    if (!known.includes(name)) throw new ConfigurationError(`${where}: unknown option \`${name}\`${didYouMean(name, known)}; known options are ${known.join(', ')}`);
   }
+}
+
+/** ` (did you mean \`scope\`?)` for the known name nearest to a misspelt one, if one is near enough to be meant. */
+export function didYouMean(name: string, known: readonly string[]): string {
+  let best: string | undefined;
+  let bestDistance = Infinity;
+  for (const candidate of known) {
+    const distance = editDistance(name.toLowerCase(), candidate.toLowerCase());
+    if (distance < bestDistance) [best, bestDistance] = [candidate, distance];
+  }
+  // Near: a slip or two, or a plural, in names of some length; a wholly other word is not suggested.
+  return best !== undefined && bestDistance <= Math.max(1, Math.floor(best.length / 4)) ? ` (did you mean \`${best}\`?)` : '';
+}
+
+/** Levenshtein distance: insertions, deletions and substitutions. */
+function editDistance(a: string, b: string): number {
+  let previous = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const current = [i];
+    for (let j = 1; j <= b.length; j++) current[j] = Math.min(previous[j]! + 1, current[j - 1]! + 1, previous[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
+    previous = current;
+  }
+  return previous[b.length]!;
+}
+
+/** The options without the names whose value is `undefined`: an option set to `undefined` is absent. */
+export function definedOptions<T extends object>(options: T): T {
+  return Object.fromEntries(Object.entries(options).filter(([, value]) => value !== undefined)) as T;
 }
 
 export function positiveInteger(value: unknown, option: string, unit: string): number {

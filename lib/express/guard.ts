@@ -9,7 +9,7 @@ import { peekHeader } from '../core/jws.js';
 import { MAX_TOKEN_LIFETIME, verifyAccessTokenWithKey, type AuthInfo, type VerifierConfig } from '../core/token-verification.js';
 import { VerifiedTokenCache } from '../core/token-cache.js';
 import { assertRevocationStore, type RevocationStore } from '../stores/revocation-store.js';
-import { defaultAudience, environmentDefaults } from '../env.js';
+import { defaultAudience, environmentDefaults, issuerIdentifier } from '../env.js';
 import { mountedIssuers, onlyIssuer, type Issuer, type TrustedIssuer } from './issuer.js';
 import { absoluteUrl, boolean, checkOptions, nonNegativeNumber, oneOf, positiveInteger } from '../core/options.js';
 import { storeCall } from '../core/store-call.js';
@@ -380,7 +380,7 @@ function resolveGuardOptions(options: AuthenticateOptions): GuardConfig {
     remoteKeys = remote;
     keys = () => remote.current();
   } else {
-    issuer = absoluteUrl(given.issuer ?? env.issuer, 'issuer');
+    issuer = issuerIdentifier(given.issuer, 'authenticate()');
     audiences = audienceList(given.audience ?? env.audience ?? defaultAudience(issuer));
     const inputs =
       given.secret !== undefined ? [{ secret: given.secret }]

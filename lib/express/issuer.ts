@@ -15,7 +15,7 @@ import { introspectToken, requireTokenParameter, revokeToken, type OwnTokens } f
 import { checkGrantType, issueAccessToken, type GrantContext, type IssuanceConfig } from '../core/token-issuance.js';
 import { MAX_TOKEN_LIFETIME } from '../core/token-verification.js';
 import { storeCall } from '../core/store-call.js';
-import { defaultAudience, environmentDefaults } from '../env.js';
+import { defaultAudience, environmentDefaults, issuerIdentifier } from '../env.js';
 import { assertClientStore, type ClientStore } from '../stores/client-store.js';
 import { MemoryClientStore } from '../stores/memory-client-store.js';
 import { MemoryRevocationStore } from '../stores/memory-revocation-store.js';
@@ -30,7 +30,8 @@ import { failureLockRules, perAddressLimiter, type LimiterOptions } from './rate
 import { AdmissionQueue, type AdmissionLimits } from '../core/admission.js';
 import { compareWorkers, releaseIdleWorkers } from '../core/bcrypt.js';
 import { throttledReporter } from '../core/throttled-report.js';
-import { absoluteUrl, checkOptions, positiveInteger } from '../core/options.js';
+import { absoluteUrl, checkOptions, definedOptions, positiveInteger } from '../core/options.js';
+import { warnOnce } from '../core/warnings.js';
 
 export interface IssuerOptions {
   /** Client registrations: a list of records or a `ClientStore`. Default: the `OAUTH_CLIENTS_FILE` file. */
@@ -396,7 +397,7 @@ function resolveKeys(signingKey: SigningKeyInput, additionalKeys: readonly Signi
 function resolveIssuerOptions(options: IssuerOptions): IssuerConfig {
   checkOptions(options, OPTION_NAMES, 'issuer()');
   const env = environmentDefaults();
-  const issuerId = absoluteUrl(options.issuer ?? env.issuer, 'issuer');
+  const issuerId = issuerIdentifier(options.issuer, 'issuer()');
   const store = resolveStore(options.clients, env.clientsFile);
   const revocations = options.revocations ?? new MemoryRevocationStore();
   assertRevocationStore(revocations, 'revocations');
@@ -438,8 +439,9 @@ function resolveIssuerOptions(options: IssuerOptions): IssuerConfig {
 
 function resolveEndpoints(endpoints: EndpointUrls): EndpointUrls {
   checkOptions(endpoints, ['token', 'jwks', 'revocation', 'introspection'], '`endpoints`');
-  for (const [name, url] of Object.entries(endpoints)) if (url !== undefined) absoluteUrl(url, `endpoints.${name}`);
-  return endpoints;
+  const given = definedOptions(endpoints);
+  for (const [name, url] of Object.entries(given)) absoluteUrl(url, `endpoints.${name}`);
+  return given;
 }
 
 function resolveStore(clients: IssuerOptions['clients'], clientsFile: string | undefined): ClientStore {
@@ -453,10 +455,7 @@ function resolveStore(clients: IssuerOptions['clients'], clientsFile: string | u
 }
 
 function ephemeralKey(): SigningKeyInput {
-  process.emitWarning(
-    'issuer(): no signing key configured; using an ephemeral ES256 key, so tokens die with this process. Set signingKey, OAUTH_SIGNING_KEY_FILE or OAUTH_TOKEN_SECRET.',
-    { code: 'ECC_EPHEMERAL_KEY' },
-  );
+  warnOnce('ECC_EPHEMERAL_KEY', 'issuer(): no signing key configured; using an ephemeral ES256 key, so tokens die with this process. Set signingKey, OAUTH_SIGNING_KEY_FILE or OAUTH_TOKEN_SECRET.');
   return { privateKey: generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey };
 }
 

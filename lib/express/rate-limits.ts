@@ -8,7 +8,7 @@ import { rateLimit, ipKeyGenerator, type Options as RateLimitOptions, type Store
 import { unavailable } from '../core/admission.js';
 import type { AttemptCounter, FailureLockRules } from '../core/client-authentication.js';
 import { ConfigurationError } from '../core/errors.js';
-import { checkOptions, positiveInteger } from '../core/options.js';
+import { checkOptions, definedOptions, positiveInteger } from '../core/options.js';
 import { storeCall } from '../core/store-call.js';
 import { MemoryCounterStore } from '../stores/memory-counter-store.js';
 import type { EndpointEvent } from './audit.js';
@@ -38,7 +38,7 @@ export function clientAddress(req: Request): string {
  * which guards secrets, fails closed.
  */
 export function perAddressLimiter(options: LimiterOptions, audit: Audit, storeTimeout: number, report: Report): RequestHandler {
-  const { passOnStoreError = true, store, ...rest } = options;
+  const { passOnStoreError = true, store, ...rest } = definedOptions(options);
   return rateLimit({
     windowMs: 60_000,
     limit: 300,
