@@ -404,7 +404,7 @@ describe('rotate-secret: a new secret, the old ones kept for a while', () => {
       ],
       scope: 'read',
       audience: 'https://api.example',
-      tenant: 'acme',
+      metadata: { tenant: 'acme' },
     };
     const other = { client_id: 'other', client_secret_hash: otherHash, scope: 'read' };
     writeFileSync(file, JSON.stringify({ note: 'kept', clients: [other, record] }));
@@ -508,6 +508,15 @@ describe('keygen: signing keys as PKCS#8 PEM and public JWK (RFC 7517, RFC 7638)
     expect(run.stdout).not.toMatch(/"d"/);
   });
 
+  it('makes an ES256 key (EC P-256) when --alg is not given', async () => {
+    const out = join(dir, 'default-alg.pem');
+    const run = await cli(['keygen', '--out', out]);
+    expect(run).toMatchObject({ code: 0, stderr: `Wrote the ES256 private key to ${out} (mode 0600).\n` });
+    const key = createPrivateKey(readFileSync(out, 'utf8'));
+    expect([key.asymmetricKeyType, key.asymmetricKeyDetails?.namedCurve]).toEqual(['ec', 'prime256v1']);
+    expect(JSON.parse(run.stdout)).toMatchObject({ kty: 'EC', crv: 'P-256', alg: 'ES256', use: 'sig' });
+  });
+
   it('prints the PEM alone on stdout and the JWK on stderr without --out, with the kid given', async () => {
     const run = await cli(['keygen', '--alg', 'ES256', '--kid', 'key-2025']);
     expect(run.code).toBe(0);
@@ -560,15 +569,16 @@ describe('token: the client credentials grant (RFC 6749 §4.4) against a real is
     expect(`${run.stdout}${run.stderr}`).not.toContain(postSecret);
   });
 
-  it('prints the OAuth error on stderr and exits 1 for a wrong secret, never printing a secret', async () => {
+  it('prints the OAuth error on one line with the prefix of every other error, and exits 1 for a wrong secret, never printing a secret', async () => {
     const wrong = `${basicSecret.slice(0, -1)}X`;
     const run = await cli(['token', '--url', `${server.url}/token`, '--id', BASIC_ID], { env: { OAUTH_CLIENT_SECRET: wrong } });
-    expect(run).toEqual({ code: 1, stdout: '', stderr: 'error: invalid_client: Client authentication failed\n' });
+    expectOneLineError(run, 1, /^express-client-credentials: /);
+    expect(run.stderr).toBe('express-client-credentials: invalid_client: Client authentication failed\n');
   });
 
-  it('prints the OAuth error for a client using the method it is not registered for', async () => {
+  it('prints the OAuth error, with the same prefix, for a client using the method it is not registered for', async () => {
     const run = await cli(['token', '--url', `${server.url}/token`, '--id', 'poster'], { input: postSecret });
-    expect(run).toEqual({ code: 1, stdout: '', stderr: 'error: invalid_client: Client authentication failed\n' });
+    expect(run).toEqual({ code: 1, stdout: '', stderr: 'express-client-credentials: invalid_client: Client authentication failed\n' });
   });
 
   it('refuses to run without a secret from OAUTH_CLIENT_SECRET or stdin', async () => {
@@ -604,6 +614,7 @@ describe('help and usage errors', () => {
     [['create-client', '--help'], '--default-scope'],
     [['hash-secret', '-h'], '--cost N'],
     [['keygen', '--alg', 'ES256', '--help'], '--out FILE'],
+    [['keygen', '--help'], 'ES256, RS256 or EdDSA (default: ES256)'],
     [['token', '--help'], 'OAUTH_CLIENT_SECRET'],
     [['migrate', '--help'], '--database-url URL'],
     [['create-client', '-h'], '--database-url URL'],

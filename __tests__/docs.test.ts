@@ -320,7 +320,7 @@ describe('the minimal examples, run as the README says', () => {
   let secret: string;
 
   beforeAll(() => {
-    if (!existsSync(join(ROOT, 'dist', 'index.js'))) throw new Error('dist/ is missing: run `npm run build` (npm install does it) before the tests');
+    if (!existsSync(join(ROOT, 'dist', 'index.js'))) throw new Error('dist/ is missing: run `npm run build` (jest globalSetup builds it when it is missing or older than lib/)');
     dir = mkdtempSync(join(tmpdir(), 'ecc-docs-'));
     // The README's own steps: a signing key from keygen, a client from create-client.
     const cli = (args: string[]): string => {

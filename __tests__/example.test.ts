@@ -4,7 +4,8 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Express } from 'express';
+import express, { type Express } from 'express';
+import helmet from 'helmet';
 import request from 'supertest';
 import { PostgresClientStore } from 'express-client-credentials/postgres';
 import { createExampleServer, type ExampleServer } from '../examples/server.js';
@@ -63,6 +64,29 @@ describe('the example server', () => {
     await request(app).get('/.well-known/oauth-protected-resource').expect(200, document);
     const challenge = (await request(app).get('/api/data').expect(401)).headers['www-authenticate'];
     expect(challenge).toBe('Bearer realm="http://127.0.0.1:3000/api", resource_metadata="http://127.0.0.1:3000/.well-known/oauth-protected-resource/api"');
+  });
+
+  it("sends the token endpoint's security headers (helmet's) on the API's answers, its 401 and 403, and its metadata", async () => {
+    const emitWarning = jest.spyOn(process, 'emitWarning').mockImplementation(() => undefined);
+    const { app, demoClient } = await withEnv({}, createExampleServer).finally(() => emitWarning.mockRestore());
+    // The headers helmet's defaults set, from a bare app: the protection the token endpoint has.
+    const bare = await request(express().use(helmet()).get('/', (_req, res) => void res.end())).get('/');
+    const names = Object.keys(bare.headers).filter((name) => !['date', 'connection', 'keep-alive', 'content-length', 'transfer-encoding'].includes(name));
+    expect(names).toEqual(expect.arrayContaining(['x-content-type-options', 'content-security-policy', 'strict-transport-security', 'x-frame-options']));
+    const token = await request(app).post('/token').auth('demo', demoClient?.secret ?? '').type('form').send(CC).expect(200);
+    const bearer = `Bearer ${token.body.access_token}`;
+    const responses = {
+      'GET /api/data': await request(app).get('/api/data').set('Authorization', bearer).expect(200),
+      'GET /api/data without a token': await request(app).get('/api/data').expect(401),
+      'POST /api/data without the write scope': await request(app).post('/api/data').set('Authorization', bearer).expect(403),
+      'GET /.well-known/oauth-protected-resource': await request(app).get('/.well-known/oauth-protected-resource').expect(200),
+    };
+    const expected = Object.fromEntries(names.map((name) => [name, token.headers[name]]));
+    expect(expected['x-content-type-options']).toBe('nosniff');
+    for (const [route, res] of Object.entries(responses)) {
+      expect([route, Object.fromEntries(names.map((name) => [name, res.headers[name]]))]).toEqual([route, expected]);
+      expect([route, res.headers['x-powered-by']]).toEqual([route, undefined]);
+    }
   });
 
   it('reads clients, key, issuer and audience from the environment', async () => {

@@ -1,7 +1,7 @@
-// The built package, as users install it: dist/ from `npm run build`, through the exports map.
+// The built package, as users install it: dist/ from `npm run build` (npm pack and publish run it; npm install does not), through the exports map.
 
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -14,7 +14,8 @@ const node = (args: string[]) => execFileSync(process.execPath, args, { cwd: ROO
 
 describe('the published package', () => {
   beforeAll(() => {
-    if (!existsSync(join(ROOT, 'dist', 'index.js'))) throw new Error('dist/ is missing: run `npm run build` (npm install does it) before the tests');
+    // npm install does not build (users get no install script): .ci/run runs `npm run build` after `npm ci`.
+    if (!existsSync(join(ROOT, 'dist', 'index.js'))) throw new Error('dist/ is missing: run `npm run build` before these tests (npm install does not build it)');
   });
 
   it('works from require()', () => {
@@ -79,5 +80,32 @@ describe('the published package', () => {
        void wrong;`,
     );
     execFileSync(process.execPath, [join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', project], { encoding: 'utf8' });
+  });
+
+  it('type-checks every entry point under moduleResolution node (node10), which ignores exports, with skipLibCheck off', () => {
+    // A CommonJS project of the older kind: its node_modules holds this package and everything installed here.
+    const project = mkdtempSync(join(tmpdir(), 'ecc-node10-'));
+    mkdirSync(join(project, 'node_modules'));
+    symlinkSync(ROOT, join(project, 'node_modules', 'express-client-credentials'));
+    for (const name of readdirSync(join(ROOT, 'node_modules'))) if (!name.startsWith('.')) symlinkSync(join(ROOT, 'node_modules', name), join(project, 'node_modules', name));
+    const compilerOptions = { strict: true, module: 'commonjs', moduleResolution: 'node', target: 'ES2022', esModuleInterop: true, skipLibCheck: false, noEmit: true, types: ['node'] };
+    writeFileSync(join(project, 'tsconfig.json'), JSON.stringify({ compilerOptions, files: ['app.ts'] }));
+    writeFileSync(
+      join(project, 'app.ts'),
+      `import { issuer } from 'express-client-credentials';
+       import { mintToken } from 'express-client-credentials/testing';
+       import { RedisRevocationStore } from 'express-client-credentials/redis';
+       import { PostgresClientStore } from 'express-client-credentials/postgres';
+       const token: string = mintToken({ scope: 'read' }, { secret: 'x'.repeat(32), issuer: 'https://auth.example.test' });
+       void [issuer, token, RedisRevocationStore, PostgresClientStore];`,
+    );
+    execFileSync(process.execPath, [join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', project], { encoding: 'utf8' });
+  });
+
+  it('builds on npm pack and publish, and runs no script when users install it', () => {
+    const { scripts = {} } = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { scripts?: Record<string, string> };
+    expect(scripts.prepack).toBe('npm run build');
+    // npm runs these on install: prepare also for git and tarball installs, where it needs the devDependencies.
+    expect(Object.keys(scripts).filter((name) => ['preinstall', 'install', 'postinstall', 'prepare'].includes(name))).toEqual([]);
   });
 });

@@ -4,7 +4,7 @@
 // that runs it.
 
 import http from 'node:http';
-import { createPrivateKey, createPublicKey, createSecretKey, type JsonWebKey, type KeyObject } from 'node:crypto';
+import { createPrivateKey, createPublicKey, createSecretKey, type KeyObject } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import express, { type ErrorRequestHandler, type Express, type RequestHandler } from 'express';
 import {
@@ -12,7 +12,7 @@ import {
   type Alg, type Fixtures, type ServerMessage, type ServerRequest,
 } from './common.js';
 import { guardWithTokenCache, issuerWithSecretCache, type CacheSetting } from './options.js';
-import type { AuthenticateOptions, IssuerOptions, SigningKeyInput } from '../lib/index.js';
+import type { AuthenticateOptions, IssuerOptions, Jwk, SigningKeyInput } from '../lib/index.js';
 
 export interface ServerConfig {
   alg?: Alg;
@@ -46,7 +46,7 @@ function signingKeyOf(alg: Alg, fixtures: Fixtures): SigningKeyInput {
   return alg === 'HS256' ? { secret: fixtures.hsSecret, kid: KIDS.HS256 } : { privateKey: fixtures.keys[alg].privateKey, alg, kid: KIDS[alg] };
 }
 
-function publicJwk(alg: 'ES256' | 'RS256', fixtures: Fixtures): JsonWebKey {
+function publicJwk(alg: 'ES256' | 'RS256', fixtures: Fixtures): Jwk {
   return { ...createPublicKey(fixtures.keys[alg].publicKey).export({ format: 'jwk' }), kid: KIDS[alg], alg, use: 'sig' };
 }
 

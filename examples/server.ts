@@ -6,6 +6,7 @@
 
 import { readFileSync } from 'node:fs';
 import express, { type Express } from 'express';
+import helmet from 'helmet';
 import { Pool } from 'pg';
 import { createClient } from 'redis';
 import {
@@ -81,6 +82,9 @@ export async function createExampleServer(): Promise<ExampleServer> {
     closeIssuer = () => tokens.close();
     const app = express();
     app.disable('x-powered-by');
+    // The headers the issuer's endpoints send (nosniff, a CSP, HSTS...), on every response here too:
+    // the API's answers, its 401 and 403 challenges, and the metadata documents.
+    app.use(helmet());
     app.use('/token', tokens);
     app.use('/revoke', tokens.revocation);
     app.use('/introspect', tokens.introspection);

@@ -3,7 +3,7 @@
 // PostgreSQL, by secret or by public key (RFC 7523), rotates their secrets, hashes secrets, makes
 // signing keys (RFC 7517, RFC 7638) and fetches tokens (RFC 6749 §4.4).
 
-import { createPublicKey, generateKeyPairSync, type JsonWebKey, type KeyObject } from 'node:crypto';
+import { createPublicKey, generateKeyPairSync, type KeyObject } from 'node:crypto';
 import { closeSync, fchmodSync, fsyncSync, openSync, readFileSync, realpathSync, renameSync, statSync, unlinkSync, writeFileSync, writeSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -12,12 +12,15 @@ import { tokenClient, TokenRequestError } from './client/token-client.js';
 import { ConfigurationError } from './core/errors.js';
 import { parseScope } from './core/scope.js';
 import { publicJwkKey } from './core/remote-key-set.js';
-import { jwkThumbprint, resolveSigningKey } from './core/signing-keys.js';
+import { isLoopbackHost } from './core/loopback.js';
+import { jwkThumbprint, resolveSigningKey, type Jwk } from './core/signing-keys.js';
 import { PostgresClientStore, postgresClientTableSql, type PostgresQueryable } from './stores/postgres-client-store.js';
 
 const PROGRAM = 'express-client-credentials';
 const KEY_ALGORITHMS = ['ES256', 'RS256', 'EdDSA'] as const;
 type KeyAlgorithm = (typeof KEY_ALGORITHMS)[number];
+/** keygen's algorithm without --alg: ES256, the issuer's own default, with short keys and signatures. */
+const DEFAULT_KEY_ALGORITHM: KeyAlgorithm = 'ES256';
 /** 3072 bits: about 128-bit security (NIST SP 800-57), like P-256 and Ed25519; RFC 7518 §3.3 asks 2048 at least. */
 const RSA_BITS = 3072;
 const TOKEN_TIMEOUT_MS = 10_000;
@@ -45,11 +48,6 @@ class UsageError extends Error {
 /** A failure while doing what was asked: one line on stderr, exit code 1. */
 class Failure extends Error {
   override readonly name = 'Failure';
-
-  /** `bare`: print the message as it is, without the program's name (the OAuth error line). */
-  constructor(message: string, readonly bare = false) {
-    super(message);
-  }
 }
 
 type Flags = Readonly<Record<string, string | boolean | undefined>>;
@@ -102,7 +100,7 @@ const COMMANDS: Readonly<Record<string, Command>> = {
       'auth-method': {
         type: 'string',
         value: 'METHOD',
-        help: 'client_secret_basic (HTTP Basic, the default), client_secret_post (in the body), or private_key_jwt (needs --public-key or --jwks-uri, which imply it)',
+        help: 'pins the client to one method: client_secret_basic (HTTP Basic), client_secret_post (in the body), or private_key_jwt (needs --public-key or --jwks-uri, which imply it); without it, either secret method',
       },
       'public-key': { type: 'string', value: 'FILE', help: "the client's public key, no secret: a PEM public key, a JWK or a JWK Set (keygen prints one)" },
       'jwks-uri': { type: 'string', value: 'URL', help: 'where the client publishes its JWK Set, no secret: an https URL (http only for localhost)' },
@@ -178,7 +176,7 @@ const COMMANDS: Readonly<Record<string, Command>> = {
   },
   keygen: {
     summary: 'make a signing key pair: a PKCS#8 PEM private key and its public JWK',
-    usage: 'keygen --alg ES256|RS256|EdDSA [--kid KID] [--out FILE]',
+    usage: 'keygen [--alg ES256|RS256|EdDSA] [--kid KID] [--out FILE]',
     description: [
       `Makes a key pair (ES256: P-256; RS256: RSA ${RSA_BITS} bits; EdDSA: Ed25519). With --out, writes the`,
       'private key to FILE (mode 0600, never over an existing file) and prints the public JWK on',
@@ -186,11 +184,11 @@ const COMMANDS: Readonly<Record<string, Command>> = {
       'The kid defaults to the RFC 7638 thumbprint of the public key.',
     ].join('\n'),
     flags: {
-      alg: { type: 'string', value: 'ALG', help: 'ES256, RS256 or EdDSA (required)' },
+      alg: { type: 'string', value: 'ALG', help: `ES256, RS256 or EdDSA (default: ${DEFAULT_KEY_ALGORITHM})` },
       kid: { type: 'string', value: 'KID', help: 'key id (default: the RFC 7638 thumbprint)' },
       out: { type: 'string', value: 'FILE', help: 'write the private key here instead of stdout' },
     },
-    examples: [`${PROGRAM} keygen --alg ES256 --out signing-key.pem > signing-key.jwk.json`, `${PROGRAM} keygen --alg EdDSA > signing-key.pem`],
+    examples: [`${PROGRAM} keygen --out signing-key.pem > signing-key.jwk.json`, `${PROGRAM} keygen --alg EdDSA > signing-key.pem`],
     run: keygen,
   },
   token: {
@@ -199,7 +197,7 @@ const COMMANDS: Readonly<Record<string, Command>> = {
     description: [
       'POSTs grant_type=client_credentials and prints only the access_token on stdout. The secret',
       'comes from the OAUTH_CLIENT_SECRET environment variable or, if unset, from stdin; never from',
-      'the command line. An OAuth error is printed as "error: <error>: <description>" with exit code 1.',
+      `the command line. An OAuth error is printed as "${PROGRAM}: <error>: <description>" with exit code 1.`,
     ].join('\n'),
     flags: {
       url: { type: 'string', value: 'TOKEN_URL', help: 'the token endpoint (required)' },
@@ -227,7 +225,7 @@ export async function main(argv: readonly string[], io: CliIo = processIo()): Pr
       return 2;
     }
     const message = error instanceof Error ? error.message : String(error);
-    io.err(error instanceof Failure && error.bare ? `${oneLine(message)}\n` : `${PROGRAM}: ${oneLine(message)}\n`);
+    io.err(`${PROGRAM}: ${oneLine(message)}\n`);
     return 1;
   }
 }
@@ -379,7 +377,7 @@ function showSecret(io: CliIo, secret: string): void {
 /** RFC 7591 §2 `jwks_uri`: https, so that no one on the path can swap the keys; http only on this machine. */
 function jwksUriFlag(value: string): string {
   const url = URL.canParse(value) ? new URL(value) : undefined;
-  const secure = url !== undefined && (url.protocol === 'https:' || (url.protocol === 'http:' && isLoopback(url.hostname)));
+  const secure = url !== undefined && (url.protocol === 'https:' || (url.protocol === 'http:' && isLoopbackHost(url.hostname)));
   if (url === undefined || !secure || url.hash !== '' || url.username !== '' || url.password !== '') {
     throw new UsageError('--jwks-uri must be an absolute https URL without credentials or a fragment (http only for localhost, 127.0.0.1 or [::1])');
   }
@@ -395,7 +393,7 @@ const NOT_A_KEY = 'is not a PEM public key, a JWK or a JWK Set';
  * issuer will use it, its public members only, with a kid (kept, or the RFC 7638 thumbprint),
  * `use: "sig"`, and its `alg` if it named one. Anything private, or unusable, is refused.
  */
-function readPublicKeys(file: string): JsonWebKey[] {
+function readPublicKeys(file: string): Jwk[] {
   let text: string;
   try {
     text = readFileSync(file, 'utf8').trim();
@@ -440,7 +438,7 @@ function readPublicKeys(file: string): JsonWebKey[] {
 }
 
 /** One public key in PEM (SPKI, PKCS#1 or an X.509 certificate), as a JWK. */
-function pemJwk(pem: string, file: string): JsonWebKey {
+function pemJwk(pem: string, file: string): Jwk {
   // createPublicKey would take a private key too, and quietly derive its public half.
   if (/-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----/.test(pem)) {
     throw new Failure(`${file} holds a private key: register only the public key (keygen --out prints it as a JWK)`);
@@ -697,7 +695,7 @@ async function hashSecretCommand(flags: Flags, io: CliIo): Promise<void> {
 // keygen ----------------------------------------------------------------------------------------
 
 async function keygen(flags: Flags, io: CliIo): Promise<void> {
-  const alg = oneOf(flags, 'alg', KEY_ALGORITHMS) ?? missing('alg');
+  const alg = oneOf(flags, 'alg', KEY_ALGORITHMS) ?? DEFAULT_KEY_ALGORITHM;
   const kid = optionalString(flags, 'kid');
   const out = optionalString(flags, 'out');
   if (kid === '') throw new UsageError('--kid must not be empty');
@@ -740,7 +738,7 @@ async function token(flags: Flags, io: CliIo): Promise<void> {
   const scope = optionalString(flags, 'scope');
   const method = authMethodFlag(flags);
   if (scope !== undefined && !parseScope(scope)?.length) throw new UsageError('--scope must be space-delimited scope tokens (RFC 6749 §3.3)');
-  if (url.protocol === 'http:' && !isLoopback(url.hostname)) {
+  if (url.protocol === 'http:' && !isLoopbackHost(url.hostname)) {
     io.err(`${PROGRAM}: warning: sending the client secret over plain http; RFC 6749 §2.3.1 requires TLS\n`);
   }
   const fromEnv = io.env.OAUTH_CLIENT_SECRET;
@@ -753,7 +751,7 @@ async function token(flags: Flags, io: CliIo): Promise<void> {
   } catch (error: unknown) {
     if (!(error instanceof TokenRequestError)) throw error;
     // tokenClient keeps the secret out of its messages, should a server echo it.
-    if (error.error !== undefined) throw new Failure(`error: ${printable(`${error.error}: ${error.message}`)}`, true);
+    if (error.error !== undefined) throw new Failure(`${error.error}: ${error.message}`);
     // fetch says only "fetch failed"; its cause says why (ECONNREFUSED, a bad certificate).
     const cause = error.cause instanceof Error && error.cause.cause instanceof Error ? error.cause.cause : error.cause;
     const code = errorCode(cause);
@@ -773,10 +771,6 @@ function endpointUrl(value: string): URL {
   }
   if (url.username !== '' || url.password !== '') throw new UsageError('--url must not hold credentials; use --id and OAUTH_CLIENT_SECRET');
   return url;
-}
-
-function isLoopback(hostname: string): boolean {
-  return hostname === 'localhost' || hostname === '[::1]' || /^127\.\d+\.\d+\.\d+$/.test(hostname);
 }
 
 // Shared helpers --------------------------------------------------------------------------------

@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import { ConfigurationError } from './core/errors.js';
 import { absoluteUrl } from './core/options.js';
 import { warnOnce } from './core/warnings.js';
-import type { SigningKeyInput } from './core/signing-keys.js';
+import { privateKeyFromFile, type SigningKeyInput } from './core/signing-keys.js';
 
 /** What the documented `OAUTH_*` variables (and `HOST`, `PORT`) say. */
 export interface EnvironmentDefaults {
@@ -16,6 +16,8 @@ export interface EnvironmentDefaults {
   readonly signingKey: SigningKeyInput | undefined;
   /** `OAUTH_CLIENTS_FILE`, if set. */
   readonly clientsFile: string | undefined;
+  /** `NODE_ENV=production`: nothing may be guessed, and credentials travel over https only. */
+  readonly production: boolean;
 }
 
 /**
@@ -32,8 +34,9 @@ export function environmentDefaults(env: NodeJS.ProcessEnv = process.env): Envir
   return {
     issuer: value('OAUTH_ISSUER'),
     audience: value('OAUTH_AUDIENCE'),
-    signingKey: keyFile !== undefined ? { privateKey: readKeyFile(keyFile) } : secret !== undefined ? { secret } : undefined,
+    signingKey: keyFile !== undefined ? { privateKey: privateKeyFromFile(readKeyFile(keyFile), { source: 'OAUTH_SIGNING_KEY_FILE', path: keyFile }) } : secret !== undefined ? { secret } : undefined,
     clientsFile: value('OAUTH_CLIENTS_FILE'),
+    production: env.NODE_ENV === 'production',
   };
 }
 
@@ -57,7 +60,8 @@ export function guessedIssuer(env: NodeJS.ProcessEnv = process.env): string {
  */
 export function issuerIdentifier(given: unknown, where: string, env: NodeJS.ProcessEnv = process.env): string {
   if (given !== undefined) return absoluteUrl(given, 'issuer');
-  const configured = environmentDefaults(env).issuer;
+  // Not environmentDefaults(): that reads the key file, which is not this function's business.
+  const configured = env.OAUTH_ISSUER || undefined;
   if (configured !== undefined) return absoluteUrl(configured, 'OAUTH_ISSUER');
   if (env.NODE_ENV === 'production') {
     throw new ConfigurationError(`${where} needs the \`issuer\` option or OAUTH_ISSUER under NODE_ENV=production: the https URL clients reach this server at (RFC 8414 §2), which cannot be guessed`);

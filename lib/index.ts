@@ -17,7 +17,7 @@ export { sendError } from './express/send-error.js';
 export { OAuthError, ConfigurationError, type OAuthErrorCode } from './core/errors.js';
 export { hashSecret, generateClientSecret, type ClientRecord, type ClientAuthMethod } from './core/client.js';
 export { type AuthInfo } from './core/token-verification.js';
-export { type SigningKeyInput, type VerificationKeyInput, type KeyMaterial, type JwsAlgorithm } from './core/signing-keys.js';
+export { type SigningKeyInput, type VerificationKeyInput, type KeyMaterial, type Jwk, type JwsAlgorithm } from './core/signing-keys.js';
 export { type ClientStore } from './stores/client-store.js';
 export { MemoryClientStore } from './stores/memory-client-store.js';
 export { type RevocationStore } from './stores/revocation-store.js';

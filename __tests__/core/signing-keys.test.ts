@@ -1,6 +1,6 @@
-import { createPublicKey, generateKeyPairSync } from 'node:crypto';
+import { createPublicKey, generateKeyPairSync, type KeyObject } from 'node:crypto';
 import { ConfigurationError } from '../../lib/core/errors.js';
-import { jwkThumbprint, resolveSigningKey, resolveVerificationKey } from '../../lib/core/signing-keys.js';
+import { jwkThumbprint, privateKeyFromFile, resolveSigningKey, resolveVerificationKey } from '../../lib/core/signing-keys.js';
 import { keyPairs, SECRET } from '../support/fixtures.js';
 
 describe('JWK thumbprints: RFC 7638', () => {
@@ -79,5 +79,46 @@ describe('algorithm pinning: RFC 8725 §3.1, one algorithm per key', () => {
     const jwk = { ...createPublicKey(keyPairs.rsa()).export({ format: 'jwk' }), alg: 'PS256', kid: 'rsa-1' };
     const key = resolveVerificationKey(jwk);
     expect([key.alg, key.kid, key.kidGiven]).toEqual(['PS256', 'rsa-1', true]);
+  });
+});
+
+describe('key files: a PEM private key named by OAUTH_SIGNING_KEY_FILE or a flag', () => {
+  const origin = { source: 'OAUTH_SIGNING_KEY_FILE', path: '/etc/oauth/signing.pem' };
+  const pem = (key: KeyObject, type: 'pkcs8' | 'sec1' | 'pkcs1' | 'spki'): string => key.export({ format: 'pem', type }).toString();
+  const fix = 'set OAUTH_SIGNING_KEY_FILE to a PKCS#8 PEM private key (RSA of 2048 bits or more, EC P-256 or Ed25519); make one with: npx express-client-credentials keygen --out signing-key.pem';
+
+  it.each([
+    ['a PKCS#8 EC P-256 private key', () => pem(keyPairs.ec(), 'pkcs8'), 'ES256'],
+    ['a SEC1 EC P-256 private key', () => pem(keyPairs.ec(), 'sec1'), 'ES256'],
+    ['a PKCS#1 RSA private key', () => pem(keyPairs.rsa(), 'pkcs1'), 'RS256'],
+    ['a PKCS#8 Ed25519 private key followed by a blank line', () => `${pem(keyPairs.ed25519(), 'pkcs8')}\n`, 'EdDSA'],
+  ])('reads %s, which the issuer then signs with', (_name, text, alg) => {
+    const key = privateKeyFromFile(text(), origin);
+    expect(key.type).toBe('private');
+    expect(resolveSigningKey({ privateKey: key }).alg).toBe(alg);
+  });
+
+  it.each([
+    ['an empty file', () => '\n', 'is empty'],
+    ['a public key', () => pem(createPublicKey(keyPairs.ec()), 'spki'), 'holds a public key or a certificate, not the private key'],
+    ['a JWK', () => JSON.stringify(keyPairs.ec().export({ format: 'jwk' })), 'is not a PEM private key (no -----BEGIN PRIVATE KEY----- line)'],
+    ['a PEM private key whose body is damaged', () => '-----BEGIN PRIVATE KEY-----\nbm90IGEga2V5\n-----END PRIVATE KEY-----\n', 'is not a valid PEM private key'],
+    ['an EC key on P-384', () => pem(generateKeyPairSync('ec', { namedCurve: 'P-384' }).privateKey, 'pkcs8'), 'holds an EC key on the curve secp384r1, which the issuer cannot sign with'],
+    ['an RSA key of 1024 bits', () => pem(generateKeyPairSync('rsa', { modulusLength: 1024 }).privateKey, 'pkcs8'), 'holds an RSA key of 1024 bits, which the issuer cannot sign with'],
+    ['an X25519 key, made for key agreement', () => pem(generateKeyPairSync('x25519').privateKey, 'pkcs8'), 'holds a key of type x25519, which the issuer cannot sign with'],
+  ])('refuses %s, naming the variable, the file and the fix', (_name, text, problem) => {
+    expect(() => privateKeyFromFile(text(), origin)).toThrow(ConfigurationError);
+    expect(() => privateKeyFromFile(text(), origin)).toThrow(`OAUTH_SIGNING_KEY_FILE points to /etc/oauth/signing.pem, which ${problem}: ${fix}`);
+  });
+
+  it('refuses an encrypted private key, saying how to decrypt it', () => {
+    const encrypted = keyPairs.ec().export({ format: 'pem', type: 'pkcs8', cipher: 'aes-256-cbc', passphrase: 'pass' }).toString();
+    expect(() => privateKeyFromFile(encrypted, origin)).toThrow(
+      'OAUTH_SIGNING_KEY_FILE points to /etc/oauth/signing.pem, which holds an encrypted private key, and there is no passphrase option: decrypt it (openssl pkey -in /etc/oauth/signing.pem -out signing-key.pem) and set OAUTH_SIGNING_KEY_FILE to the result',
+    );
+  });
+
+  it('names the flag a key path came from, for a command line', () => {
+    expect(() => privateKeyFromFile('', { source: '--key', path: 'k.pem' })).toThrow(/^--key points to k\.pem, which is empty: set --key to a PKCS#8 PEM private key/);
   });
 });

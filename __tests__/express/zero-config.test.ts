@@ -28,7 +28,7 @@ describe('zero configuration: issuer() and requireScope() read the OAUTH_* varia
   });
 
   it('documents its defaults: no issuer unless OAUTH_ISSUER says so, audience issuer + /api', () => {
-    expect(environmentDefaults({})).toEqual({ issuer: undefined, audience: undefined, signingKey: undefined, clientsFile: undefined });
+    expect(environmentDefaults({})).toEqual({ issuer: undefined, audience: undefined, signingKey: undefined, clientsFile: undefined, production: false });
     expect(environmentDefaults({ OAUTH_ISSUER: 'https://as.example', OAUTH_AUDIENCE: 'https://api.example' })).toMatchObject({
       issuer: 'https://as.example',
       audience: 'https://api.example',

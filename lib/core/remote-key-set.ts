@@ -1,10 +1,9 @@
 // The verification keys of an authorization server in another process: its JWKS (RFC 7517 §5), found directly or through its metadata (RFC 8414 §3).
 
-import type { JsonWebKey } from 'node:crypto';
 import { ConfigurationError } from './errors.js';
 import { metadataPath } from './metadata.js';
 import { absoluteUrl, checkOptions as checkOptionNames } from './options.js';
-import { resolveVerificationKey, type VerificationKey } from './signing-keys.js';
+import { resolveVerificationKey, type Jwk, type VerificationKey } from './signing-keys.js';
 
 /** Where the keys are and how often to fetch them. Pass exactly one of `jwksUri` and `discoverIssuer`. */
 export interface RemoteKeySetOptions {
@@ -166,7 +165,7 @@ export function publicJwkKey(jwk: unknown): VerificationKey | undefined {
   const members = PUBLIC_MEMBERS.filter((name) => jwk[name] !== undefined);
   if (!members.every((name) => typeof jwk[name] === 'string')) return undefined;
   try {
-    return resolveVerificationKey(Object.fromEntries(members.map((name) => [name, jwk[name]])) as JsonWebKey, 'jwks');
+    return resolveVerificationKey(Object.fromEntries(members.map((name) => [name, jwk[name]])) as Jwk, 'jwks');
   } catch (error: unknown) {
     if (error instanceof ConfigurationError) return undefined; // unsupported type, curve or alg, or a short RSA key
     throw error;

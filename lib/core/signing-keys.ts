@@ -1,14 +1,45 @@
 // Signing and verification keys: algorithm pinning (RFC 8725 §3.1), JWK export (RFC 7517), thumbprint kids (RFC 7638).
 
-import { createHash, createPrivateKey, createPublicKey, createSecretKey, KeyObject, type JsonWebKey } from 'node:crypto';
+import { createHash, createPrivateKey, createPublicKey, createSecretKey, KeyObject } from 'node:crypto';
 import { ConfigurationError } from './errors.js';
 
 /** The JWS algorithms we sign and verify with (RFC 7518, RFC 8037). */
 export type JwsAlgorithm = 'HS256' | 'RS256' | 'PS256' | 'ES256' | 'EdDSA';
 export type AsymmetricAlgorithm = Exclude<JwsAlgorithm, 'HS256'>;
 
+/**
+ * A JSON Web Key (RFC 7517 §4), with the key members of RFC 7518 §6 and RFC 8037 §2. Our own type,
+ * not the one `node:crypto` exported until @types/node 25, so no declaration depends on the version
+ * of @types/node; what `KeyObject.export({ format: 'jwk' })` returns fits it under each of them.
+ * @example const jwk: Jwk = { kty: 'OKP', crv: 'Ed25519', x: '11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo' };
+ */
+export interface Jwk {
+  kty?: string;
+  use?: string;
+  key_ops?: string[];
+  alg?: string;
+  kid?: string;
+  x5u?: string;
+  x5c?: string[];
+  x5t?: string;
+  'x5t#S256'?: string;
+  crv?: string;
+  x?: string;
+  y?: string;
+  n?: string;
+  e?: string;
+  d?: string;
+  p?: string;
+  q?: string;
+  dp?: string;
+  dq?: string;
+  qi?: string;
+  oth?: { r?: string; d?: string; t?: string }[];
+  k?: string;
+}
+
 /** Key material as users hold it: a PEM string, a JWK object, or a `KeyObject`. */
-export type KeyMaterial = string | JsonWebKey | KeyObject;
+export type KeyMaterial = string | Jwk | KeyObject;
 
 /**
  * A signing key for the issuer: an HS256 shared secret of at least 32 bytes, or a private key
@@ -78,6 +109,61 @@ export function resolveVerificationKey(input: VerificationKeyInput, option = 'pu
   return named(key, algorithmFor(key, alg as AsymmetricAlgorithm | undefined, option), kid, option);
 }
 
+/** Where a key file's path came from, for messages: the environment variable or flag, and the path. */
+export interface KeyFileOrigin {
+  /** `OAUTH_SIGNING_KEY_FILE`, or a flag such as `--key`. */
+  readonly source: string;
+  readonly path: string;
+}
+
+const KEYGEN = 'npx express-client-credentials keygen --out signing-key.pem';
+
+/**
+ * The private key a key file holds, checked as the issuer will sign with it. A file that holds no
+ * usable private key is refused with a message naming `origin.source`, the path, and the fix.
+ * @example
+ * const privateKey = privateKeyFromFile(readFileSync(path, 'utf8'), { source: 'OAUTH_SIGNING_KEY_FILE', path });
+ */
+export function privateKeyFromFile(text: string, origin: KeyFileOrigin): KeyObject {
+  const where = `${origin.source} points to ${origin.path}, which`;
+  const fix = `set ${origin.source} to a PKCS#8 PEM private key (RSA of ${MIN_RSA_BITS} bits or more, EC P-256 or Ed25519); make one with: ${KEYGEN}`;
+  const refuse = (what: string, cause?: unknown): never => {
+    throw new ConfigurationError(`${where} ${what}: ${fix}`, cause === undefined ? undefined : { cause });
+  };
+  const pem = text.trim();
+  if (pem === '') refuse('is empty');
+  if (/-----BEGIN ENCRYPTED PRIVATE KEY-----|Proc-Type: 4,ENCRYPTED/.test(pem)) {
+    throw new ConfigurationError(
+      `${where} holds an encrypted private key, and there is no passphrase option: decrypt it (openssl pkey -in ${origin.path} -out signing-key.pem) and set ${origin.source} to the result`,
+    );
+  }
+  if (!/-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----/.test(pem)) {
+    refuse(/-----BEGIN (?:[A-Z0-9]+ )?PUBLIC KEY-----|-----BEGIN CERTIFICATE-----/.test(pem)
+      ? 'holds a public key or a certificate, not the private key'
+      : 'is not a PEM private key (no -----BEGIN PRIVATE KEY----- line)');
+  }
+  let key: KeyObject;
+  try {
+    key = createPrivateKey(pem);
+  } catch (cause) {
+    return refuse('is not a valid PEM private key', cause);
+  }
+  try {
+    algorithmFor(key, undefined, origin.source);
+  } catch (cause) {
+    refuse(`holds ${describeKey(key)}, which the issuer cannot sign with`, cause);
+  }
+  return key;
+}
+
+function describeKey(key: KeyObject): string {
+  const details = key.asymmetricKeyDetails ?? {};
+  const type = key.asymmetricKeyType ?? 'unknown';
+  if (type === 'rsa' || type === 'rsa-pss') return `an ${type === 'rsa' ? 'RSA' : 'RSA-PSS'} key of ${details.modulusLength ?? 0} bits`;
+  if (type === 'ec') return `an EC key on the curve ${details.namedCurve ?? 'unknown'}`;
+  return `a key of type ${type}`;
+}
+
 /** RFC 7638 thumbprint: SHA-256 over the required members, in lexicographic order, base64url. */
 export function jwkThumbprint(key: KeyObject): string {
   const jwk = key.export({ format: 'jwk' }) as Record<string, string>;
@@ -110,7 +196,8 @@ function privateKeyObject(material: KeyMaterial, option: string): KeyObject {
     return material;
   }
   try {
-    return typeof material === 'string' ? createPrivateKey(material) : createPrivateKey({ key: material, format: 'jwk' });
+    // The spread: older @types/node want an index signature, which an interface lacks.
+    return typeof material === 'string' ? createPrivateKey(material) : createPrivateKey({ key: { ...material }, format: 'jwk' });
   } catch (cause) {
     throw new ConfigurationError(`\`${option}.privateKey\` is not a PEM or JWK private key`, { cause });
   }
@@ -122,7 +209,7 @@ function publicKeyObject(material: KeyMaterial, option: string): KeyObject {
     return material.type === 'private' ? createPublicKey(material) : material;
   }
   try {
-    return typeof material === 'string' ? createPublicKey(material) : createPublicKey({ key: material, format: 'jwk' });
+    return typeof material === 'string' ? createPublicKey(material) : createPublicKey({ key: { ...material }, format: 'jwk' });
   } catch (cause) {
     throw new ConfigurationError(`\`${option}\` is not a PEM or JWK public key`, { cause });
   }
