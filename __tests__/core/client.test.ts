@@ -27,9 +27,44 @@ describe('client records: RFC 7591 names', () => {
     });
   });
 
-  it('tolerates and ignores other client metadata', async () => {
-    const { record } = await aClient({ client_name: 'Reports', contacts: ['ops@example.com'], grant_types: ['client_credentials'] });
-    expect(resolveClient(record).id).toBe(record.client_id);
+  it('tolerates and ignores registered client metadata (RFC 7591 §2) that other software keeps in the record, and fields of your own in metadata', async () => {
+    const { record } = await aClient({
+      client_name: 'Reports', 'client_name#fr': 'Rapports', contacts: ['ops@example.com'], grant_types: ['client_credentials'], client_id_issued_at: 1,
+      metadata: { tenant_id: 'acme' },
+    });
+    expect(resolveClient(record).record.metadata).toEqual({ tenant_id: 'acme' });
+  });
+
+  it.each([
+    ['scopes', 'scope'],
+    ['scpoe', 'scope'],
+    ['token_endpoint_auth_methods', 'token_endpoint_auth_method'],
+    ['disable', 'disabled'],
+    ['Scope', 'scope'],
+  ])('refuses the misspelt field %s, naming %s', async (field, meant) => {
+    const { record } = await aClient();
+    expect(() => resolveClient({ ...record, [field]: true })).toThrow(`unknown field \`${field}\` (did you mean \`${meant}\`?)`);
+  });
+
+  it('refuses a field of its own outside metadata, saying where it goes', async () => {
+    const { record } = await aClient();
+    expect(() => resolveClient({ ...record, tenant_id: 'acme' })).toThrow(/unknown field `tenant_id`; fields of your own go in `metadata`/);
+    expect(() => resolveClient({ ...record, metadata: 'acme' })).toThrow(/`metadata` must be an object/);
+  });
+
+  it('refuses a plaintext client_secret, naming the field and hash-secret, never echoing the secret', async () => {
+    const { record } = await aClient();
+    const refusal = (() => {
+      try {
+        resolveClient({ ...record, client_secret: 'hunter2-the-secret' });
+      } catch (error) {
+        return error as Error;
+      }
+      return undefined;
+    })();
+    expect(refusal).toBeInstanceOf(ConfigurationError);
+    expect(refusal?.message).toMatch(/`client_secret` holds a plaintext secret.*`client_secret_hash`.*hash-secret/);
+    expect(refusal?.message).not.toContain('hunter2');
   });
 
   it.each([
@@ -67,8 +102,8 @@ describe('MemoryClientStore', () => {
     writeFileSync(join(dir, 'broken.json'), '[{');
     await expect(MemoryClientStore.fromFile(join(dir, 'clients.json')).findClient(client.id)).resolves.toEqual(client.record);
     await expect(MemoryClientStore.fromFile(join(dir, 'wrapped.json')).findClient(client.id)).resolves.toEqual(client.record);
-    expect(() => MemoryClientStore.fromFile(join(dir, 'broken.json'))).toThrow(/JSON list of client records/);
-    expect(() => MemoryClientStore.fromFile(join(dir, 'missing.json'))).toThrow(ConfigurationError);
+    expect(() => MemoryClientStore.fromFile(join(dir, 'broken.json'))).toThrow(/broken\.json is not valid JSON/);
+    expect(() => MemoryClientStore.fromFile(join(dir, 'missing.json'))).toThrow(/missing\.json does not exist: create it with npx express-client-credentials create-client/);
   });
 
   it('refuses a client registered twice', async () => {
@@ -76,18 +111,10 @@ describe('MemoryClientStore', () => {
     expect(() => new MemoryClientStore([client.record, client.record])).toThrow(/registered twice/);
   });
 
-  it('warns about a plaintext client_secret field, without printing it, and never uses it', async () => {
+  it('refuses a record with a plaintext client_secret, without printing it', async () => {
     const client = await aClient();
-    const emitWarning = jest.spyOn(process, 'emitWarning');
-    let warnings: string[];
-    try {
-      new MemoryClientStore([{ ...client.record, client_secret: 'plain-text-secret' }]);
-      warnings = emitWarning.mock.calls.map(([warning]) => String(warning));
-    } finally {
-      emitWarning.mockRestore();
-    }
-    expect(warnings).toEqual([expect.stringContaining('plaintext client_secret field; it is ignored')]);
-    expect(warnings.join()).not.toContain('plain-text-secret');
+    expect(() => new MemoryClientStore([{ ...client.record, client_secret: 'plain-text-secret' }])).toThrow(/`client_secret` holds a plaintext secret/);
+    expect(() => new MemoryClientStore([{ ...client.record, client_secret: 'plain-text-secret' }])).not.toThrow(/plain-text-secret/);
   });
 
   it('lists every scope of its clients', async () => {

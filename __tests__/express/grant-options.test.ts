@@ -98,9 +98,9 @@ describe('resource indicators: RFC 8707 §2', () => {
 
 describe('custom claims and the policy hook', () => {
   it('adds claims per client (from its record) and per request', async () => {
-    const client = await aClient({ tenant_id: 'acme' });
+    const client = await aClient({ metadata: { tenant_id: 'acme' } });
     const { app } = tokenServer([client], {
-      extraClaims: ({ client: c, request: req }) => ({ tenant: c.record.tenant_id, region: req.get('x-region') }),
+      extraClaims: ({ client: c, request: req }) => ({ tenant: c.record.metadata?.tenant_id, region: req.get('x-region') }),
     });
     const res = await post(app, client).set('X-Region', 'eu').expect(200);
     expect(decodePayload(res.body.access_token)).toMatchObject({ tenant: 'acme', region: 'eu' });

@@ -1,6 +1,7 @@
 import { createConnection, type AddressInfo } from 'node:net';
 import express from 'express';
 import request from 'supertest';
+import { forgetWarnings } from '../../lib/core/warnings.js';
 import { issuer, ConfigurationError, type ClientStore } from 'express-client-credentials';
 import { aClient, AUDIENCE, decodeHeader, decodePayload, ISSUER, SECRET, tokenServer, type TestClient } from '../support/fixtures.js';
 
@@ -100,6 +101,18 @@ describe('token endpoint: RFC 6749 §4.4 and §5.1', () => {
       expect((await from('203.0.113.30')).status).toBe(401);
       expect((await from('203.0.113.30')).status).toBe(429);
       expect((await from('203.0.113.31')).status).toBe(401);
+    } finally {
+      warning.mockRestore();
+    }
+  });
+
+  it('warns once when its list of clients is empty, since every request would get 401 without a word', () => {
+    forgetWarnings();
+    const warning = jest.spyOn(process, 'emitWarning').mockImplementation(() => undefined);
+    try {
+      issuer({ issuer: ISSUER, signingKey: { secret: SECRET }, clients: [] });
+      issuer({ issuer: ISSUER, signingKey: { secret: SECRET }, clients: [] });
+      expect(warning.mock.calls).toEqual([[expect.stringContaining('the client list is empty'), { code: 'ECC_NO_CLIENTS' }]]);
     } finally {
       warning.mockRestore();
     }

@@ -115,7 +115,7 @@ describeWithPostgres('PostgresClientStore', () => {
     it.each([
       ['a record without a bcrypt hash', { client_id: 'no-hash', client_secret_hash: 'plain' }, /bcrypt/],
       ['a default scope outside its scope', { client_id: 'bad-scope', scope: 'read', default_scope: 'write' }, /default_scope/],
-      ['a plaintext client_secret', { client_id: 'plain', client_secret: 'hunter2' }, /plaintext client_secret/],
+      ['a plaintext client_secret', { client_id: 'plain', client_secret: 'hunter2' }, /`client_secret` holds a plaintext secret/],
     ])('refuses %s with a ConfigurationError, writing nothing', async (_, fields, message) => {
       const store = await freshStore();
       const { record } = await aClient();
@@ -155,7 +155,7 @@ describeWithPostgres('PostgresClientStore', () => {
     it.each([
       ['a record without a bcrypt hash', { client_secret_hash: 'plain' }, /bcrypt/],
       ['a private_key_jwt record without keys', { token_endpoint_auth_method: 'private_key_jwt', client_secret_hash: undefined }, /jwks/],
-      ['a plaintext client_secret', { client_secret: 'hunter2' }, /plaintext client_secret/],
+      ['a plaintext client_secret', { client_secret: 'hunter2' }, /`client_secret` holds a plaintext secret/],
     ])('refuses %s with a ConfigurationError, leaving the row as it was', async (_, fields, message) => {
       const store = await freshStore();
       const { record } = await aClient();

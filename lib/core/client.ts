@@ -3,6 +3,7 @@
 import { randomBytes } from 'node:crypto';
 import bcrypt from 'bcryptjs';
 import { ConfigurationError } from './errors.js';
+import { didYouMean } from './options.js';
 import { parseScope } from './scope.js';
 import { MAX_TOKEN_LIFETIME } from './token-verification.js';
 
@@ -17,8 +18,10 @@ export interface SecretHash {
 }
 
 /**
- * A client registration as stored, with RFC 7591 names. Other metadata fields are tolerated and
- * ignored; a plaintext `client_secret` is never used.
+ * A client registration as stored, with RFC 7591 names. Checked strictly: a field of another name
+ * is refused with a "did you mean", except the registered metadata other software may keep in the
+ * same record ({@link TOLERATED_FIELDS}, ignored here); fields of your own go in `metadata`. A
+ * plaintext `client_secret` is refused.
  */
 export interface ClientRecord {
   client_id: string;
@@ -42,7 +45,47 @@ export interface ClientRecord {
   disabled?: boolean;
   /** May introspect any token, not only its own (RFC 7662 §2.1): for resource servers. Default: false. */
   can_introspect?: boolean;
-  [metadata: string]: unknown;
+  /** Fields of your own (a tenant id), for hooks to read as `client.record.metadata`. */
+  metadata?: Record<string, unknown>;
+  /** Registered client metadata of RFC 7591 and its kin, kept for other software and ignored here. */
+  [registered: string]: unknown;
+}
+
+/** The fields this library reads. */
+const RECORD_FIELDS = [
+  'client_id', 'client_secret_hash', 'scope', 'default_scope', 'audience', 'access_token_ttl', 'token_endpoint_auth_method',
+  'jwks', 'jwks_uri', 'disabled', 'can_introspect', 'metadata',
+];
+
+/**
+ * Registered client metadata a record may carry for other software, ignored here: RFC 7591 §2 and
+ * §3.2.1, RFC 7592 §3, OpenID Connect Registration's `token_endpoint_auth_signing_alg`, RFC 8705
+ * §2.1.2, RFC 9449 §5.2 and RFC 9396 §10. Human-readable ones may carry a language tag (`client_name#fr`).
+ */
+export const TOLERATED_FIELDS: readonly string[] = [
+  'redirect_uris', 'grant_types', 'response_types', 'client_name', 'client_uri', 'logo_uri', 'contacts', 'tos_uri', 'policy_uri',
+  'software_id', 'software_version', 'software_statement', 'client_id_issued_at', 'client_secret_expires_at',
+  'registration_access_token', 'registration_client_uri', 'token_endpoint_auth_signing_alg',
+  'tls_client_auth_subject_dn', 'tls_client_auth_san_dns', 'tls_client_auth_san_uri', 'tls_client_auth_san_ip', 'tls_client_auth_san_email',
+  'tls_client_certificate_bound_access_tokens', 'dpop_bound_access_tokens', 'authorization_details_types',
+];
+
+/** Refuses a field the record may not have, naming the one probably meant. */
+function checkFields(r: Record<string, unknown>, where: string): void {
+  if ('client_secret' in r) {
+    throw new ConfigurationError(
+      `${where}: \`client_secret\` holds a plaintext secret, which a record must never hold: replace it with \`client_secret_hash\`, made with \`npx express-client-credentials hash-secret\` or hashSecret()`,
+    );
+  }
+  for (const name of Object.keys(r)) {
+    if (RECORD_FIELDS.includes(name) || TOLERATED_FIELDS.includes(name.split('#')[0]!)) continue;
+    throw new ConfigurationError(
+      `${where}: unknown field \`${name}\`${didYouMean(name, [...RECORD_FIELDS, ...TOLERATED_FIELDS])}; fields of your own go in \`metadata\``,
+    );
+  }
+  if (r.metadata !== undefined && (typeof r.metadata !== 'object' || r.metadata === null || Array.isArray(r.metadata))) {
+    throw new ConfigurationError(`${where}: \`metadata\` must be an object`);
+  }
 }
 
 /** A validated registration, in the library's own terms. */
@@ -61,8 +104,8 @@ export interface Client {
   readonly jwksUri: string | undefined;
   readonly disabled: boolean;
   readonly canIntrospect: boolean;
-  /** The record as stored, for hooks that read metadata of their own (a tenant id). */
-  readonly record: Readonly<Record<string, unknown>>;
+  /** The record as stored, for hooks that read fields of their own in `metadata` (a tenant id). */
+  readonly record: Readonly<ClientRecord>;
 }
 
 const SECRET_METHODS: readonly ClientAuthMethod[] = ['client_secret_basic', 'client_secret_post'];
@@ -78,6 +121,7 @@ export function resolveClient(record: unknown): Client {
   const id = r.client_id;
   if (typeof id !== 'string' || id === '') throw new ConfigurationError('`client_id` must be a non-empty string');
   const where = `client ${JSON.stringify(id)}`;
+  checkFields(r, where);
   const authMethod = r.token_endpoint_auth_method;
   if (authMethod !== undefined && !CLIENT_AUTH_METHODS.includes(authMethod as ClientAuthMethod)) {
     throw new ConfigurationError(`${where}: \`token_endpoint_auth_method\` must be one of ${CLIENT_AUTH_METHODS.join(', ')}`);
@@ -115,7 +159,7 @@ export function resolveClient(record: unknown): Client {
     jwksUri: usesKeys ? (r.jwks_uri as string | undefined) : undefined,
     disabled: r.disabled === true,
     canIntrospect: r.can_introspect === true,
-    record: r,
+    record: r as ClientRecord,
   };
 }
 

@@ -2,7 +2,7 @@
 // resource indicators (RFC 8707 §2).
 
 import { randomUUID } from 'node:crypto';
-import type { Client } from './client.js';
+import type { Client, ClientRecord } from './client.js';
 import { OAuthError } from './errors.js';
 import { signJws, type JsonObject } from './jws.js';
 import { formatScope, grantScope } from './scope.js';
@@ -10,8 +10,8 @@ import type { SigningKey } from './signing-keys.js';
 
 /** What a grant is about to give, for the policy and claims hooks. */
 export interface GrantContext<R = unknown> {
-  /** The authenticated client: its id and its stored record (for metadata of your own, e.g. a tenant). */
-  readonly client: { readonly id: string; readonly record: Readonly<Record<string, unknown>> };
+  /** The authenticated client: its id and its stored record (fields of your own are in `record.metadata`, e.g. a tenant). */
+  readonly client: { readonly id: string; readonly record: Readonly<ClientRecord> };
   /** The scopes about to be granted. */
   readonly scopes: readonly string[];
   /** The `aud` about to be given. */

@@ -4,6 +4,7 @@
 import express, { type Express, type NextFunction, type Request, type RequestHandler, type Response } from 'express';
 import { extractCredentials, METHOD_NOT_REGISTERED, type AuthenticatedClient, type AuthenticationContext, type ClientCredentials } from '../core/client-authentication.js';
 import { OAuthError } from '../core/errors.js';
+import { isLoopbackAddress } from '../core/loopback.js';
 import type { EndpointEvent } from './audit.js';
 import { clientAddress } from './rate-limits.js';
 import { beginRequest, requestState, type EndpointName } from './request-state.js';
@@ -14,6 +15,8 @@ export interface EndpointContext {
   readonly authenticateClient: (credentials: ClientCredentials, context: AuthenticationContext) => Promise<AuthenticatedClient>;
   readonly audit: (req: Request, event: EndpointEvent) => void;
   readonly hardening: readonly RequestHandler[];
+  /** Refuse credentials that did not come over TLS (RFC 6749 §2.3.1), loopback excepted. */
+  readonly requireHttps: boolean;
   readonly bodyLimit: number;
   readonly basicChallenge: string;
   readonly onInternalError: (message: string) => void;
@@ -32,6 +35,9 @@ export interface EndpointAction<P> {
 
 const CREDENTIAL_PARAMETERS = ['client_id', 'client_secret', 'client_assertion', 'client_assertion_type'];
 
+// RFC 6749 §2.3.1: the server "MUST require the use of TLS" when sending client credentials.
+const NOT_HTTPS = new OAuthError('invalid_request', 400, 'Client credentials must be sent over https');
+
 /** Builds an endpoint as an Express sub-app that answers POST at its mount point. */
 export function clientEndpoint<P>(context: EndpointContext, action: EndpointAction<P>): Express {
   const known = new Set([...CREDENTIAL_PARAMETERS, ...action.parameters]);
@@ -43,6 +49,9 @@ export function clientEndpoint<P>(context: EndpointContext, action: EndpointActi
     beginRequest(req, action.name);
     res.set(NO_STORE);
     if (!checkedMount) checkMount();
+    // req.secure and req.ip follow the app's trust proxy: TLS ended at a trusted proxy counts, and
+    // a proxy on this machine forwarding from afar is not taken for loopback.
+    if (context.requireHttps && !req.secure && !isLoopbackAddress(req.ip ?? '')) return next(NOT_HTTPS);
     next();
   };
   /** Once, at the first request, when the app is mounted or never will be. */

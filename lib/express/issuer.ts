@@ -30,7 +30,8 @@ import { failureLockRules, perAddressLimiter, type LimiterOptions } from './rate
 import { AdmissionQueue, type AdmissionLimits } from '../core/admission.js';
 import { compareWorkers, releaseIdleWorkers } from '../core/bcrypt.js';
 import { throttledReporter } from '../core/throttled-report.js';
-import { absoluteUrl, checkOptions, definedOptions, positiveInteger } from '../core/options.js';
+import { isLoopbackHost } from '../core/loopback.js';
+import { absoluteUrl, boolean, checkOptions, definedOptions, positiveInteger } from '../core/options.js';
 import { warnOnce } from '../core/warnings.js';
 
 export interface IssuerOptions {
@@ -68,6 +69,12 @@ export interface IssuerOptions {
   bodyLimit?: number;
   /** Milliseconds a client store lookup may take before the request fails with a 503. Default: 5000. */
   storeTimeout?: number;
+  /**
+   * Refuse client credentials that did not arrive over TLS (`req.secure`, which follows the app's
+   * `trust proxy`) with 400 `invalid_request`, loopback excepted, and require an https issuer
+   * identifier (RFC 6749 §2.3.1, RFC 8414 §2). Default: true under `NODE_ENV=production`.
+   */
+  requireHttps?: boolean;
   /**
    * Brute-force protection (RFC 6749 §2.3.1) for all client endpoints together, or `false` for none.
    * `failedAuthentication` (`windowMs`, `limit`, `store`): a client id is judged at most `limit` times
@@ -167,6 +174,7 @@ interface IssuerConfig {
   readonly jwksMaxAge: number;
   readonly bodyLimit: number;
   readonly storeTimeout: number;
+  readonly requireHttps: boolean;
   readonly secretHashCost: number;
   readonly secretCache: SecretCacheRules | undefined;
   readonly comparisonQueue: AdmissionLimits;
@@ -186,7 +194,7 @@ interface ResolvedKeys {
 const OPTION_NAMES = [
   'clients', 'issuer', 'audience', 'signingKey', 'additionalKeys', 'revocations', 'replayCache', 'assertionMaxLifetime', 'authorizeGrant',
   'extraClaims', 'onAuditEvent', 'accessTokenTtl', 'scopesSupported',
-  'endpoints', 'jwksMaxAge', 'bodyLimit', 'storeTimeout', 'rateLimit', 'helmet', 'realm', 'secretHashCost', 'secretCache', 'comparisonQueue', 'onInternalError',
+  'endpoints', 'jwksMaxAge', 'bodyLimit', 'storeTimeout', 'requireHttps', 'rateLimit', 'helmet', 'realm', 'secretHashCost', 'secretCache', 'comparisonQueue', 'onInternalError',
 ] as const;
 
 /** Trusted issuers by the app they are mounted in, so that `requireScope()` alone finds its keys. */
@@ -251,6 +259,7 @@ export function issuer(options: IssuerOptions = {}): Issuer {
       ...(config.helmet === false ? [] : [securityHeaders(config.helmet)]),
       ...(config.addressLimit === false ? [] : [perAddressLimiter(config.addressLimit, audit, config.storeTimeout, throttled)]),
     ],
+    requireHttps: config.requireHttps,
     bodyLimit: config.bodyLimit,
     basicChallenge: config.basicChallenge,
     onInternalError,
@@ -398,6 +407,11 @@ function resolveIssuerOptions(options: IssuerOptions): IssuerConfig {
   checkOptions(options, OPTION_NAMES, 'issuer()');
   const env = environmentDefaults();
   const issuerId = issuerIdentifier(options.issuer, 'issuer()');
+  const requireHttps = boolean(options.requireHttps ?? env.production, 'requireHttps');
+  if (options.requireHttps === false) warnOnce('ECC_HTTPS_OFF', 'issuer(): requireHttps is false, so client secrets may travel unencrypted; RFC 6749 §2.3.1 requires TLS. Terminate TLS in front of the app and drop the option.');
+  if (requireHttps && new URL(issuerId).protocol !== 'https:' && !isLoopbackHost(new URL(issuerId).hostname)) {
+    throw new ConfigurationError(`\`issuer\` must be an https URL (RFC 8414 §2) while requireHttps is on${env.production ? ' (NODE_ENV=production)' : ''}: the URL clients reach this server at, behind its TLS`);
+  }
   const store = resolveStore(options.clients, env.clientsFile);
   const revocations = options.revocations ?? new MemoryRevocationStore();
   assertRevocationStore(revocations, 'revocations');
@@ -426,6 +440,7 @@ function resolveIssuerOptions(options: IssuerOptions): IssuerConfig {
     jwksMaxAge: positiveInteger(options.jwksMaxAge ?? 300, 'jwksMaxAge', 'seconds'),
     bodyLimit: positiveInteger(options.bodyLimit ?? 8192, 'bodyLimit', 'bytes'),
     storeTimeout: positiveInteger(options.storeTimeout ?? 5000, 'storeTimeout', 'milliseconds'),
+    requireHttps,
     secretHashCost: hashCostOption(options.secretHashCost ?? DEFAULT_HASH_COST),
     secretCache: secretCacheOption(options.secretCache),
     comparisonQueue: comparisonQueueOption(options.comparisonQueue),
@@ -449,7 +464,11 @@ function resolveStore(clients: IssuerOptions['clients'], clientsFile: string | u
     if (clientsFile === undefined) throw new ConfigurationError('issuer() needs `clients` (a list of client records or a ClientStore), or OAUTH_CLIENTS_FILE');
     return MemoryClientStore.fromFile(clientsFile);
   }
-  if (Array.isArray(clients)) return new MemoryClientStore(clients);
+  if (Array.isArray(clients)) {
+    // Often a file or a variable that was read as empty: every request would get 401 without a word.
+    if (clients.length === 0) warnOnce('ECC_NO_CLIENTS', 'issuer(): the client list is empty, so every token request gets 401 invalid_client; register clients with `npx express-client-credentials create-client`');
+    return new MemoryClientStore(clients);
+  }
   assertClientStore(clients, 'clients');
   return clients;
 }

@@ -146,9 +146,6 @@ export class PostgresClientStore implements ClientStore {
    */
   async addClient(record: ClientRecord): Promise<void> {
     const client = resolveClient(record);
-    if ('client_secret' in record) {
-      throw new ConfigurationError(`client ${JSON.stringify(client.id)} has a plaintext client_secret field: store only client_secret_hash`);
-    }
     const { rows } = await this.#db.query(
       `with added as (insert into ${this.#qualified()} (client_id, record) values ($1, $2::jsonb) on conflict (client_id) do nothing returning client_id)\n${notifyFrom('added')}`,
       [client.id, JSON.stringify(record), this.#channel],
@@ -166,9 +163,6 @@ export class PostgresClientStore implements ClientStore {
    */
   async updateClient(record: ClientRecord): Promise<void> {
     const client = resolveClient(record);
-    if ('client_secret' in record) {
-      throw new ConfigurationError(`client ${JSON.stringify(client.id)} has a plaintext client_secret field: store only client_secret_hash`);
-    }
     try {
       const { rows } = await this.#db.query(
         `with updated as (update ${this.#qualified()} set record = $2::jsonb, updated_at = now() where client_id = $1 returning client_id)\n${notifyFrom('updated')}`,
