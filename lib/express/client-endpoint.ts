@@ -60,7 +60,7 @@ export function clientEndpoint<P>(context: EndpointContext, action: EndpointActi
     // Express tells a sub-app where it is mounted only when it is mounted with app.use() on an app.
     if ((app as { parent?: unknown }).parent === undefined) {
       process.emitWarning(
-        `the ${action.name} endpoint is not mounted with app.use(path, endpoint) on an Express app (a Router?): the metadata cannot know its URL`,
+        `the ${action.name} endpoint is not mounted with app.use(path, endpoint) on an Express app (a Router tells it nothing): the metadata cannot know its URL; set the issuer's endpoints option`,
         { code: 'ECC_MOUNT' },
       );
     } else if (typeof app.mountpath !== 'string' || /[:*?()[\]{}]/.test(app.mountpath)) {
