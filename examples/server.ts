@@ -34,7 +34,9 @@ export interface ExampleServer {
 }
 
 export async function createExampleServer(): Promise<ExampleServer> {
-  const options: IssuerOptions = {};
+  // The URL this server is reached at, which every token names as its issuer: OAUTH_ISSUER behind
+  // a proxy or in production, else where it listens.
+  const options: IssuerOptions = { issuer: process.env.OAUTH_ISSUER || `http://${process.env.HOST || '127.0.0.1'}:${process.env.PORT || 3000}` };
   const notes: string[] = [];
   const closers: (() => Promise<unknown>)[] = [];
   let closeIssuer = async (): Promise<void> => undefined;
@@ -60,7 +62,7 @@ export async function createExampleServer(): Promise<ExampleServer> {
       demoClient = { id: 'demo', secret: generateClientSecret() };
       options.clients = [{ client_id: demoClient.id, client_secret_hash: await hashSecret(demoClient.secret), scope: 'read write', default_scope: 'read' }];
     }
-    // Without `clients`, issuer() reads OAUTH_CLIENTS_FILE; it always reads OAUTH_ISSUER, OAUTH_AUDIENCE and the key.
+    // Without `clients`, issuer() reads OAUTH_CLIENTS_FILE; it always reads OAUTH_AUDIENCE and the key.
 
     if (process.env.REDIS_URL) {
       const redis = await connectRedis(process.env.REDIS_URL);
