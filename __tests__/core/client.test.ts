@@ -22,6 +22,7 @@ describe('client records: RFC 7591 names', () => {
       jwks: undefined,
       jwksUri: undefined,
       disabled: false,
+      mayUseGrant: true,
       canIntrospect: false,
       record,
     });
@@ -44,6 +45,26 @@ describe('client records: RFC 7591 names', () => {
   ])('refuses the misspelt field %s, naming %s', async (field, meant) => {
     const { record } = await aClient();
     expect(() => resolveClient({ ...record, [field]: true })).toThrow(`unknown field \`${field}\` (did you mean \`${meant}\`?)`);
+  });
+
+  it('honours the tolerated fields that restrict a client, and refuses those it cannot honour: a record never grants more than it says', async () => {
+    const { record } = await aClient();
+    expect(resolveClient({ ...record, grant_types: ['authorization_code'] }).mayUseGrant).toBe(false);
+    expect(resolveClient({ ...record, grant_types: ['client_credentials'] }).mayUseGrant).toBe(true);
+    expect(resolveClient({ ...record, client_secret_expires_at: 1_700_000_000 }).secrets).toEqual([{ hash: record.client_secret_hash, expiresAt: 1_700_000_000 }]);
+    expect(resolveClient({ ...record, client_secret_expires_at: 0 }).secrets[0]?.expiresAt).toBeUndefined();
+    expect(() => resolveClient({ ...record, dpop_bound_access_tokens: true })).toThrow(/sender-constrained tokens, which this issuer does not issue yet/);
+    expect(() => resolveClient({ ...record, grant_types: 'client_credentials' })).toThrow(/`grant_types` must be a list/);
+    const keyed = { client_id: 'keyed', token_endpoint_auth_method: 'private_key_jwt', jwks_uri: 'https://keyed.example/jwks.json' };
+    expect(() => resolveClient({ ...keyed, client_secret_hash: record.client_secret_hash })).toThrow(/has no secret: remove `client_secret_hash`/);
+  });
+
+  it('takes a language tag only on the human-readable fields (RFC 7591 §2.2), and suggests nothing for a name far too long', async () => {
+    const { record } = await aClient();
+    expect(() => resolveClient({ ...record, 'tos_uri#de': 'https://example.com/agb' })).not.toThrow();
+    expect(() => resolveClient({ ...record, 'redirect_uris#de': [] })).toThrow(/unknown field `redirect_uris#de`/);
+    const long = 'x'.repeat(100_000);
+    expect(() => resolveClient({ ...record, [long]: 1 })).toThrow(/; fields of your own go in `metadata`$/);
   });
 
   it('refuses a field of its own outside metadata, saying where it goes', async () => {

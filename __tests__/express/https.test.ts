@@ -80,3 +80,25 @@ describe('requireHttps: client credentials only over TLS (RFC 6749 §2.3.1)', ()
     }
   });
 });
+
+describe('requireHttps: the loopback exemption is only for requests that never left the machine', () => {
+  let client: TestClient;
+  beforeAll(async () => {
+    client = await aClient();
+  });
+
+  it('refuses plain http forwarded by a proxy on this machine when trust proxy is off, whatever the proxy says', async () => {
+    const { app } = tokenServer([client], { requireHttps: true, issuer: 'https://as.example' }); // trust proxy left off, the default
+    const res = await request(app).post('/token').set('X-Forwarded-For', '203.0.113.5').set('X-Forwarded-Proto', 'http').auth(client.id, client.secret).type('form').send(CC);
+    expect([res.status, res.body.error]).toEqual([400, 'invalid_request']);
+    // Without trust proxy, X-Forwarded-Proto cannot claim TLS either.
+    await request(app).post('/token').set('X-Forwarded-Proto', 'https').auth(client.id, client.secret).type('form').send(CC).expect(400);
+  });
+
+  it('is not fooled by a client that claims to be loopback through a trust proxy set one hop too many', async () => {
+    const server = tokenServer([client], { requireHttps: true, issuer: 'https://as.example' });
+    const app = express().set('trust proxy', 2).use(server.app);
+    const res = await request(app).post('/token').set('X-Forwarded-For', '127.0.0.1').auth(client.id, client.secret).type('form').send(CC);
+    expect([res.status, res.body.error]).toEqual([400, 'invalid_request']);
+  });
+});

@@ -2,7 +2,7 @@ import { createConnection, type AddressInfo } from 'node:net';
 import express from 'express';
 import request from 'supertest';
 import { forgetWarnings } from '../../lib/core/warnings.js';
-import { issuer, ConfigurationError, type ClientStore } from 'express-client-credentials';
+import { issuer, ConfigurationError, MemoryClientStore, type ClientStore } from 'express-client-credentials';
 import { aClient, AUDIENCE, decodeHeader, decodePayload, ISSUER, SECRET, tokenServer, type TestClient } from '../support/fixtures.js';
 
 const CC = { grant_type: 'client_credentials' };
@@ -93,7 +93,7 @@ describe('token endpoint: RFC 6749 §4.4 and §5.1', () => {
   });
 
   it("mounted on a Router, keys its limits on the address the app's trust proxy gives", async () => {
-    const tokens = issuer({ issuer: ISSUER, signingKey: { secret: SECRET }, clients: [basicClient.record], rateLimit: { perAddress: { limit: 1 } } });
+    const tokens = issuer({ issuer: ISSUER, signingKey: { secret: SECRET }, secretHashCost: 4, clients: [basicClient.record], rateLimit: { perAddress: { limit: 1 } } });
     const outer = express().set('trust proxy', 'loopback').use(express.Router().use('/token', tokens));
     const warning = jest.spyOn(process, 'emitWarning').mockImplementation(() => undefined);
     try {
@@ -101,9 +101,24 @@ describe('token endpoint: RFC 6749 §4.4 and §5.1', () => {
       expect((await from('203.0.113.30')).status).toBe(401);
       expect((await from('203.0.113.30')).status).toBe(429);
       expect((await from('203.0.113.31')).status).toBe(401);
+      // A Router tells the endpoint nothing of where it is mounted: said, for the metadata's sake.
+      expect(warning.mock.calls).toEqual([[expect.stringContaining('the token endpoint is not mounted with app.use(path, endpoint) on an Express app'), { code: 'ECC_MOUNT' }]]);
     } finally {
       warning.mockRestore();
     }
+  });
+
+  it('on a Router with its URL given in endpoints, says nothing and lists that URL in the metadata', async () => {
+    const tokens = issuer({ issuer: ISSUER, signingKey: { secret: SECRET }, secretHashCost: 4, clients: [basicClient.record], endpoints: { token: `${ISSUER}/v1/token` } });
+    const outer = express().use('/v1', express.Router().use('/token', tokens)).get(tokens.metadataPath, tokens.metadata);
+    const warning = jest.spyOn(process, 'emitWarning').mockImplementation(() => undefined);
+    try {
+      await request(outer).post('/v1/token').auth(basicClient.id, basicClient.secret).type('form').send(CC).expect(200);
+      expect(warning).not.toHaveBeenCalled();
+    } finally {
+      warning.mockRestore();
+    }
+    expect((await request(outer).get(tokens.metadataPath).expect(200)).body.token_endpoint).toBe(`${ISSUER}/v1/token`);
   });
 
   it('warns once when its list of clients is empty, since every request would get 401 without a word', () => {
@@ -286,7 +301,7 @@ describe('request format: RFC 6749 §3.2', () => {
   it('works behind an app that parsed the form already, still refusing repeats', async () => {
     const parsed = express();
     parsed.use(express.urlencoded({ extended: true }));
-    parsed.use('/token', issuer({ issuer: ISSUER, signingKey: { secret: SECRET }, clients: [basicClient.record] }));
+    parsed.use('/token', issuer({ issuer: ISSUER, signingKey: { secret: SECRET }, secretHashCost: 4, clients: [basicClient.record] }));
     await request(parsed).post('/token').auth(basicClient.id, basicClient.secret).type('form').send(CC).expect(200);
     expectOAuthError(await request(parsed).post('/token').auth(basicClient.id, basicClient.secret).type('form').send('grant_type=client_credentials&scope=a&scope=b'), 400, 'invalid_request');
     expectOAuthError(await request(parsed).post('/token').auth(basicClient.id, basicClient.secret).type('form').send('grant_type=client_credentials&scope[x]=a'), 400, 'invalid_request');
@@ -354,6 +369,14 @@ describe('client authentication: RFC 6749 §2.3 and §5.2', () => {
     expectOAuthError(await request(disabledApp).post('/token').auth(disabled.id, 'wrong').type('form').send(CC), 401, 'invalid_client');
   });
 
+  it('answers unauthorized_client to a client whose grant_types leave out client_credentials (RFC 6749 §5.2), and a secret past client_secret_expires_at is wrong', async () => {
+    const elsewhere = await aClient({ grant_types: ['authorization_code'] });
+    const expired = await aClient({ client_secret_expires_at: Math.floor(Date.now() / 1000) - 10 });
+    const { app: strictApp } = tokenServer([elsewhere, expired]);
+    expectOAuthError(await request(strictApp).post('/token').auth(elsewhere.id, elsewhere.secret).type('form').send(CC), 400, 'unauthorized_client');
+    expectOAuthError(await request(strictApp).post('/token').auth(expired.id, expired.secret).type('form').send(CC), 401, 'invalid_client');
+  });
+
   it('never puts a secret or a hash in a response', async () => {
     const responses = await Promise.all([
       request(app).post('/token').auth(basicClient.id, basicClient.secret).type('form').send(CC),
@@ -374,7 +397,7 @@ describe('store failures', () => {
   const failing = (findClient: ClientStore['findClient']) => {
     const reports: string[] = [];
     const failingApp = express();
-    failingApp.use('/token', issuer({ issuer: ISSUER, signingKey: { secret: SECRET }, clients: { findClient }, storeTimeout: 100, onInternalError: (line) => reports.push(line) }));
+    failingApp.use('/token', issuer({ issuer: ISSUER, signingKey: { secret: SECRET }, secretHashCost: 4, clients: { findClient }, storeTimeout: 100, onInternalError: (line) => reports.push(line) }));
     return { failingApp, reports };
   };
 
@@ -412,7 +435,7 @@ describe('store failures', () => {
 });
 
 describe('options are checked when issuer() is called', () => {
-  const base = { issuer: ISSUER, signingKey: { secret: SECRET }, clients: [] };
+  const base = { issuer: ISSUER, signingKey: { secret: SECRET }, clients: new MemoryClientStore([]) };
 
   it.each([
     ['a secret under 32 bytes', { signingKey: { secret: 'short' } }, /at least 32 bytes/],

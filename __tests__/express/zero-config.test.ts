@@ -14,17 +14,27 @@ afterAll(() => Object.entries(saved).forEach(([name, value]) => (value === undef
 
 describe('zero configuration: issuer() and requireScope() read the OAUTH_* variables', () => {
   it('runs an issuer and a separate resource server from the environment alone', async () => {
-    const client = await aClient({ scope: 'read' });
+    // Cost 10, as create-client makes it: the environment sets no secretHashCost, so the issuer expects its default.
+    const client = await aClient({ scope: 'read', cost: 10 });
     const file = join(mkdtempSync(join(tmpdir(), 'ecc-env-')), 'clients.json');
     writeFileSync(file, JSON.stringify([client.record]));
     Object.assign(process.env, { HOST: '10.0.0.5', PORT: '8080', OAUTH_CLIENTS_FILE: file, OAUTH_TOKEN_SECRET: 'an-hs256-secret-of-32-bytes-or-more' });
 
-    const authServer = express().use('/token', issuer());
-    const api = express().get('/data', requireScope('read'), (req, res) => { res.json({ client_id: req.auth?.clientId }); });
+    forgetWarnings();
+    const emitWarning = jest.spyOn(process, 'emitWarning').mockImplementation(() => undefined);
+    try {
+      const authServer = express().use('/token', issuer());
+      const api = express().get('/data', requireScope('read'), (req, res) => { res.json({ client_id: req.auth?.clientId }); });
 
-    const { body } = await request(authServer).post('/token').auth(client.id, client.secret).type('form').send({ grant_type: 'client_credentials' }).expect(200);
-    expect(decodePayload(body.access_token)).toMatchObject({ iss: 'http://10.0.0.5:8080', aud: 'http://10.0.0.5:8080/api' });
-    await request(api).get('/data').set('Authorization', `Bearer ${body.access_token}`).expect(200, { client_id: client.id });
+      const { body } = await request(authServer).post('/token').auth(client.id, client.secret).type('form').send({ grant_type: 'client_credentials' }).expect(200);
+      expect(decodePayload(body.access_token)).toMatchObject({ iss: 'http://10.0.0.5:8080', aud: 'http://10.0.0.5:8080/api' });
+      await request(api).get('/data').set('Authorization', `Bearer ${body.access_token}`).expect(200, { client_id: client.id });
+      // Without OAUTH_ISSUER the issuer identifier is HOST and PORT's guess, and said so (how often: the next test).
+      expect(emitWarning.mock.calls[0]).toEqual([expect.stringMatching(/^issuer\(\): .*guessed as http:\/\/10\.0\.0\.5:8080.*Set OAUTH_ISSUER/), { code: 'ECC_ISSUER_GUESSED' }]);
+      expect(emitWarning.mock.calls).toEqual(emitWarning.mock.calls.map(() => [expect.stringContaining('guessed as http://10.0.0.5:8080'), { code: 'ECC_ISSUER_GUESSED' }]));
+    } finally {
+      emitWarning.mockRestore();
+    }
   });
 
   it('documents its defaults: no issuer unless OAUTH_ISSUER says so, audience issuer + /api', () => {
@@ -43,7 +53,11 @@ describe('zero configuration: issuer() and requireScope() read the OAUTH_* varia
       issuer({ clients: [client.record], signingKey: { secret: 'x'.repeat(32) } });
       issuer({ clients: [client.record], signingKey: { secret: 'x'.repeat(32) } });
       authenticate({ secret: 'x'.repeat(32) });
-      expect(emitWarning.mock.calls).toEqual([[expect.stringMatching(/guessed as http:\/\/127\.0\.0\.1:3000.*Set OAUTH_ISSUER/), { code: 'ECC_ISSUER_GUESSED' }]]);
+      // Once per factory that guessed: two issuers say it once, the guard once more.
+      expect(emitWarning.mock.calls).toEqual([
+        [expect.stringMatching(/^issuer\(\): .*guessed as http:\/\/127\.0\.0\.1:3000.*Set OAUTH_ISSUER/), { code: 'ECC_ISSUER_GUESSED' }],
+        [expect.stringMatching(/^authenticate\(\): .*guessed as http:\/\/127\.0\.0\.1:3000/), { code: 'ECC_ISSUER_GUESSED' }],
+      ]);
     } finally {
       emitWarning.mockRestore();
     }
@@ -82,7 +96,8 @@ describe('zero configuration: issuer() and requireScope() read the OAUTH_* varia
     ['an unreadable OAUTH_SIGNING_KEY_FILE', { OAUTH_SIGNING_KEY_FILE: '/nonexistent/key.pem' }, () => authenticate(), /cannot read OAUTH_SIGNING_KEY_FILE/],
     ['a short OAUTH_TOKEN_SECRET', { OAUTH_TOKEN_SECRET: 'short' }, () => authenticate(), /at least 32 bytes/],
   ])('fails fast on %s, saying what to set', (_name, env, make, message) => {
-    Object.assign(process.env, env);
+    // OAUTH_ISSUER too, so that no guess is warned about on the way to the failure.
+    Object.assign(process.env, { OAUTH_ISSUER: 'https://as.example' }, env);
     expect(make).toThrow(ConfigurationError);
     expect(make).toThrow(message);
   });

@@ -16,14 +16,14 @@ describe('MemoryClientStore.fromFile: a JSON list of client records (RFC 7591 na
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
   /** The ConfigurationError fromFile throws for a file holding `text` (or for no file, when `text` is undefined). */
-  function refusal(name: string, text?: string): { path: string; message: string } {
+  function refusal(name: string, text?: string): { path: string; message: string; cause: unknown } {
     const path = join(dir, name);
     if (text !== undefined) writeFileSync(path, text);
     try {
       MemoryClientStore.fromFile(path);
     } catch (error: unknown) {
       expect(error).toBeInstanceOf(ConfigurationError);
-      return { path, message: (error as Error).message };
+      return { path, message: (error as Error).message, cause: (error as Error).cause };
     }
     throw new Error(`fromFile accepted ${name}`);
   }
@@ -51,8 +51,10 @@ describe('MemoryClientStore.fromFile: a JSON list of client records (RFC 7591 na
     ['an empty file', '', 'line 1, column 1 (position 0): the end of the file where a value should be'],
     ['a second list after the first', '[]\n[]', "line 2, column 1 (position 3): '[' where the end of the file should be"],
   ])('refuses %s as invalid JSON, naming the path and the line, column and position where it breaks', (name, text, where) => {
-    const { path, message } = refusal(`broken-${name.replace(/\W+/g, '-')}.json`, text);
+    const { path, message, cause } = refusal(`broken-${name.replace(/\W+/g, '-')}.json`, text);
     expect(message).toBe(`the clients file ${path} is not valid JSON, at ${where}`);
+    // JSON.parse's own message quotes the text around the error, which holds hashes: not kept.
+    expect(cause).toBeUndefined();
     expect(message).not.toContain('does not exist');
   });
 

@@ -70,6 +70,9 @@ export const TOLERATED_FIELDS: readonly string[] = [
   'tls_client_certificate_bound_access_tokens', 'dpop_bound_access_tokens', 'authorization_details_types',
 ];
 
+/** The human-readable fields, which RFC 7591 §2.2 lets carry a language tag: `client_name#fr`. */
+const LANGUAGE_TAGGED = ['client_name', 'client_uri', 'logo_uri', 'tos_uri', 'policy_uri'];
+
 /** Refuses a field the record may not have, naming the one probably meant. */
 function checkFields(r: Record<string, unknown>, where: string): void {
   if ('client_secret' in r) {
@@ -78,7 +81,7 @@ function checkFields(r: Record<string, unknown>, where: string): void {
     );
   }
   for (const name of Object.keys(r)) {
-    if (RECORD_FIELDS.includes(name) || TOLERATED_FIELDS.includes(name.split('#')[0]!)) continue;
+    if (RECORD_FIELDS.includes(name) || TOLERATED_FIELDS.includes(name) || (LANGUAGE_TAGGED.includes(name.split('#')[0]!) && name.includes('#'))) continue;
     throw new ConfigurationError(
       `${where}: unknown field \`${name}\`${didYouMean(name, [...RECORD_FIELDS, ...TOLERATED_FIELDS])}; fields of your own go in \`metadata\``,
     );
@@ -103,6 +106,8 @@ export interface Client {
   readonly jwks: readonly object[] | undefined;
   readonly jwksUri: string | undefined;
   readonly disabled: boolean;
+  /** False when the record's `grant_types` leave out client_credentials: authenticated, but refused tokens. */
+  readonly mayUseGrant: boolean;
   readonly canIntrospect: boolean;
   /** The record as stored, for hooks that read fields of their own in `metadata` (a tenant id). */
   readonly record: Readonly<ClientRecord>;
@@ -127,8 +132,12 @@ export function resolveClient(record: unknown): Client {
     throw new ConfigurationError(`${where}: \`token_endpoint_auth_method\` must be one of ${CLIENT_AUTH_METHODS.join(', ')}`);
   }
   const usesKeys = authMethod === 'private_key_jwt';
-  const secrets = usesKeys && r.client_secret_hash === undefined ? [] : secretHashes(r.client_secret_hash, where);
+  if (usesKeys && r.client_secret_hash !== undefined) {
+    throw new ConfigurationError(`${where}: a private_key_jwt client authenticates with its keys and has no secret: remove \`client_secret_hash\``);
+  }
+  const secrets = usesKeys ? [] : secretsUntil(secretHashes(r.client_secret_hash, where), r.client_secret_expires_at, where);
   if (usesKeys) checkClientKeys(r, where);
+  checkTolerated(r, where);
   const scopes = scopeField(r.scope, 'scope', where) ?? [];
   const defaultScopes = scopeField(r.default_scope, 'default_scope', where) ?? scopes;
   if (!defaultScopes.every((scope) => scopes.includes(scope))) {
@@ -158,9 +167,32 @@ export function resolveClient(record: unknown): Client {
     jwks: usesKeys && r.jwks !== undefined ? ((r.jwks as { keys: object[] }).keys) : undefined,
     jwksUri: usesKeys ? (r.jwks_uri as string | undefined) : undefined,
     disabled: r.disabled === true,
+    mayUseGrant: r.grant_types === undefined || (r.grant_types as string[]).includes('client_credentials'),
     canIntrospect: r.can_introspect === true,
     record: r as ClientRecord,
   };
+}
+
+/**
+ * The tolerated fields that would restrict the client if honoured are honoured, or refused when
+ * this library cannot honour them: a record must never grant more than it says.
+ */
+function checkTolerated(r: Record<string, unknown>, where: string): void {
+  if (r.grant_types !== undefined && !(Array.isArray(r.grant_types) && r.grant_types.every((grant) => typeof grant === 'string'))) {
+    throw new ConfigurationError(`${where}: \`grant_types\` must be a list of grant type strings (RFC 7591 §2)`);
+  }
+  for (const bound of ['dpop_bound_access_tokens', 'tls_client_certificate_bound_access_tokens']) {
+    if (r[bound] === true) throw new ConfigurationError(`${where}: \`${bound}\` asks for sender-constrained tokens, which this issuer does not issue yet; it would issue Bearer tokens`);
+  }
+}
+
+/** RFC 7591 §3.2.1 `client_secret_expires_at` (seconds; 0 for never) ends every secret hash at the latest then. */
+function secretsUntil(secrets: Client['secrets'], expiresAt: unknown, where: string): Client['secrets'] {
+  if (expiresAt === undefined || expiresAt === 0) return secrets;
+  if (!(typeof expiresAt === 'number' && Number.isFinite(expiresAt) && expiresAt > 0 && expiresAt <= 1e11)) {
+    throw new ConfigurationError(`${where}: \`client_secret_expires_at\` must be seconds since the epoch, or 0 for never (RFC 7591 §3.2.1)`);
+  }
+  return secrets.map((secret) => ({ hash: secret.hash, expiresAt: Math.min(secret.expiresAt ?? Infinity, expiresAt) }));
 }
 
 function secretHashes(value: unknown, where: string): Client['secrets'] {

@@ -14,6 +14,8 @@ export function checkOptions(options: unknown, known: readonly string[], where: 
 
 /** ` (did you mean \`scope\`?)` for the known name nearest to a misspelt one, if one is near enough to be meant. */
 export function didYouMean(name: string, known: readonly string[]): string {
+  // A name far longer than any known one was meant as none of them, and its table would cost.
+  if (name.length > 64) return '';
   let best: string | undefined;
   let bestDistance = Infinity;
   for (const candidate of known) {

@@ -72,7 +72,7 @@ export async function issueAccessToken<R>(
   httpRequest: R,
   nowMs = Date.now(),
 ): Promise<{ response: TokenResponse; claims: JsonObject }> {
-  if (client.disabled) {
+  if (client.disabled || !client.mayUseGrant) {
     // Checked after authentication: the client proved it is itself, so it may learn that it is refused.
     // A disabled client may still revoke and introspect its tokens.
     throw new OAuthError('unauthorized_client', 400, 'The client is not allowed to obtain tokens');

@@ -1,11 +1,12 @@
-// Warnings about the app's setup: each code once per process, however many issuers or guards say it.
+// Warnings about the app's setup: each once per process, however many issuers or guards say it.
 
 const warned = new Set<string>();
 
-/** `process.emitWarning` the first time a code is seen in this process. */
+/** `process.emitWarning` the first time this code comes with this message in this process. */
 export function warnOnce(code: string, message: string): void {
-  if (warned.has(code)) return;
-  warned.add(code);
+  const key = `${code} ${message}`;
+  if (warned.has(key)) return;
+  warned.add(key);
   process.emitWarning(message, { code });
 }
 

@@ -15,6 +15,8 @@ export interface EndpointContext {
   readonly authenticateClient: (credentials: ClientCredentials, context: AuthenticationContext) => Promise<AuthenticatedClient>;
   readonly audit: (req: Request, event: EndpointEvent) => void;
   readonly hardening: readonly RequestHandler[];
+  /** Endpoints whose public URL the issuer's `endpoints` option gives: where they are mounted does not matter. */
+  readonly urlGiven: (name: EndpointName) => boolean;
   /** Refuse credentials that did not come over TLS (RFC 6749 §2.3.1), loopback excepted. */
   readonly requireHttps: boolean;
   readonly bodyLimit: number;
@@ -38,6 +40,18 @@ const CREDENTIAL_PARAMETERS = ['client_id', 'client_secret', 'client_assertion',
 // RFC 6749 §2.3.1: the server "MUST require the use of TLS" when sending client credentials.
 const NOT_HTTPS = new OAuthError('invalid_request', 400, 'Client credentials must be sent over https');
 
+/**
+ * A request that did not leave this machine: from a loopback socket, and forwarded by nobody. A
+ * proxy on this machine forwards traffic from afar (and says so in these headers), and req.ip is
+ * only as true as trust proxy is right, so neither may earn the exemption. TLS that ended at a
+ * trusted proxy is req.secure, which trust proxy decides.
+ */
+function fromThisMachine(req: Request): boolean {
+  return isLoopbackAddress(req.socket.remoteAddress ?? '') && FORWARDING_HEADERS.every((name) => req.headers[name] === undefined);
+}
+
+const FORWARDING_HEADERS = ['forwarded', 'x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', 'x-real-ip'];
+
 /** Builds an endpoint as an Express sub-app that answers POST at its mount point. */
 export function clientEndpoint<P>(context: EndpointContext, action: EndpointAction<P>): Express {
   const known = new Set([...CREDENTIAL_PARAMETERS, ...action.parameters]);
@@ -49,14 +63,13 @@ export function clientEndpoint<P>(context: EndpointContext, action: EndpointActi
     beginRequest(req, action.name);
     res.set(NO_STORE);
     if (!checkedMount) checkMount();
-    // req.secure and req.ip follow the app's trust proxy: TLS ended at a trusted proxy counts, and
-    // a proxy on this machine forwarding from afar is not taken for loopback.
-    if (context.requireHttps && !req.secure && !isLoopbackAddress(req.ip ?? '')) return next(NOT_HTTPS);
+    if (context.requireHttps && !req.secure && !fromThisMachine(req)) return next(NOT_HTTPS);
     next();
   };
   /** Once, at the first request, when the app is mounted or never will be. */
   const checkMount = (): void => {
     checkedMount = true;
+    if (context.urlGiven(action.name)) return;
     // Express tells a sub-app where it is mounted only when it is mounted with app.use() on an app.
     if ((app as { parent?: unknown }).parent === undefined) {
       process.emitWarning(

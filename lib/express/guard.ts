@@ -9,8 +9,9 @@ import { peekHeader } from '../core/jws.js';
 import { MAX_TOKEN_LIFETIME, verifyAccessTokenWithKey, type AuthInfo, type VerifierConfig } from '../core/token-verification.js';
 import { VerifiedTokenCache } from '../core/token-cache.js';
 import { assertRevocationStore, type RevocationStore } from '../stores/revocation-store.js';
+import { warnOnce } from '../core/warnings.js';
 import { defaultAudience, environmentDefaults, issuerIdentifier } from '../env.js';
-import { mountedIssuers, onlyIssuer, type Issuer, type TrustedIssuer } from './issuer.js';
+import { issuersVersion, mountedIssuers, onlyIssuer, type Issuer, type TrustedIssuer } from './issuer.js';
 import { absoluteUrl, boolean, checkOptions, nonNegativeNumber, oneOf, positiveInteger } from '../core/options.js';
 import { storeCall } from '../core/store-call.js';
 import { REVOCATION_MARGIN } from '../core/token-introspection.js';
@@ -236,7 +237,7 @@ function scopeGuard(required: string[], match: 'every' | 'some', name: string): 
     throw new ConfigurationError(`${name}() takes one or more scope names (printable ASCII, no spaces, quotes or backslashes)`);
   }
   const scopeList = required.join(' ');
-  const implicitGuards = new WeakMap<object, RequestHandler>();
+  const implicitGuards = new WeakMap<object, { guard: RequestHandler; version: number }>();
 
   const check = (req: Request, res: Response, next: NextFunction): void => {
     const granted = req.auth!.scopes;
@@ -273,36 +274,41 @@ const realmOf = (req: Request): string | undefined => guardOf(req)?.realm;
 const delegatesOf = (req: Request): boolean => guardOf(req)?.delegateErrors ?? false;
 
 /**
- * The guard `requireScope()` runs alone in an app, made at its first request there. Without an
- * issuer or the environment's key, that is a setup mistake: said once, naming the fix, and
- * answered 500 (`server_error`, nothing more) from then on without a word.
+ * The guard `requireScope()` runs alone in an app. It trusts, in this order: an issuer() mounted
+ * in the request's app or one above it; the environment's key; the process's only live issuer()
+ * (on a Router, which tells it nothing). Made at the first request, and made again when issuers
+ * are created or closed, so trust follows them. A setup mistake (nothing to trust, an environment
+ * that does not resolve) is said once, naming the fix, and answered 500 `server_error` meanwhile.
  */
-function implicitGuardFor(req: Request, cache: WeakMap<object, RequestHandler>): RequestHandler {
+function implicitGuardFor(req: Request, cache: WeakMap<object, { guard: RequestHandler; version: number }>): RequestHandler {
   const app = req.app as object;
-  let guard = cache.get(app);
-  if (guard === undefined) {
-    const trusted = findIssuer(req);
+  const version = issuersVersion();
+  const cached = cache.get(app);
+  if (cached !== undefined && cached.version === version) return cached.guard;
+  let guard: RequestHandler;
+  try {
+    const trusted = mountedIssuer(req) ?? (environmentDefaults().signingKey === undefined ? onlyIssuer() : undefined);
     if (trusted === undefined && environmentDefaults().signingKey === undefined) {
-      process.emitWarning(
+      throw new ConfigurationError(
         'requireScope() found no issuer() in this app or process to trust, and neither OAUTH_SIGNING_KEY_FILE nor OAUTH_TOKEN_SECRET: put authenticate({ issuer: tokens }) before it, tokens being your issuer() (its requests get 500 until then)',
-        { code: 'ECC_NO_GUARD' },
       );
-      guard = (_req, res) => sendError(res, new Error('no guard'));
-    } else {
-      guard = authenticate(trusted === undefined ? {} : { issuer: trusted });
     }
-    cache.set(app, guard);
+    guard = authenticate(trusted === undefined ? {} : { issuer: trusted });
+  } catch (error) {
+    warnOnce('ECC_NO_GUARD', error instanceof Error ? error.message : String(error));
+    guard = (_req, res) => sendError(res, error);
   }
+  cache.set(app, { guard, version });
   return guard;
 }
 
-/** The issuer mounted in the request's app or an app above it, else the process's only one. */
-function findIssuer(req: Request): TrustedIssuer | undefined {
+/** The issuer mounted in the request's app or an app above it. */
+function mountedIssuer(req: Request): TrustedIssuer | undefined {
   for (let app = req.app as { parent?: unknown } | undefined; app !== undefined; app = app.parent as typeof app) {
     const trusted = mountedIssuers.get(app);
     if (trusted !== undefined) return trusted;
   }
-  return onlyIssuer();
+  return undefined;
 }
 
 /** RFC 6750 §2: the token from the enabled locations; sent in more than one place is `invalid_request`. */

@@ -201,14 +201,20 @@ const OPTION_NAMES = [
 export const mountedIssuers = new WeakMap<object, TrustedIssuer>();
 
 /**
- * The issuers made in this process. A Router tells a sub-app nothing when it is mounted on it, so
- * `requireScope()` alone trusts the one issuer of the process where no app it runs in has one.
+ * The issuers of this process that are not closed. A Router tells a sub-app nothing when it is
+ * mounted on it, so `requireScope()` alone may trust the one issuer of the process. Weak
+ * references: an issuer the app dropped is not kept alive by this list.
  */
-const issuersMade: { count: number; last?: WeakRef<TrustedIssuer> } = { count: 0 };
+const liveIssuers = new Set<WeakRef<TrustedIssuer>>();
+let issuersChanged = 0;
 
-/** The issuer of this process, if it made exactly one (and it is still alive). */
+/** A number that changes whenever an issuer is made or closed, so that what trusted the only one is made again. */
+export const issuersVersion = (): number => issuersChanged;
+
+/** The one live issuer of this process, if there is exactly one. */
 export function onlyIssuer(): TrustedIssuer | undefined {
-  return issuersMade.count === 1 ? issuersMade.last?.deref() : undefined;
+  const live = [...liveIssuers].map((ref) => ref.deref()).filter((issuer) => issuer !== undefined);
+  return live.length === 1 ? live[0] : undefined;
 }
 
 /**
@@ -260,6 +266,7 @@ export function issuer(options: IssuerOptions = {}): Issuer {
       ...(config.addressLimit === false ? [] : [perAddressLimiter(config.addressLimit, audit, config.storeTimeout, throttled)]),
     ],
     requireHttps: config.requireHttps,
+    urlGiven: (name) => config.endpoints[name] !== undefined,
     bodyLimit: config.bodyLimit,
     basicChallenge: config.basicChallenge,
     onInternalError,
@@ -352,8 +359,9 @@ export function issuer(options: IssuerOptions = {}): Issuer {
     report: throttled,
   };
   app.on('mount', (parent: object) => mountedIssuers.set(parent, trust));
-  issuersMade.count += 1;
-  issuersMade.last = new WeakRef(trust);
+  const registered = new WeakRef(trust);
+  liveIssuers.add(registered);
+  issuersChanged += 1;
 
   // Express sets `parent` when a sub-app is mounted with app.use(); unmounted endpoints are not listed,
   // and a mount path that is a pattern or a list names no single URL.
@@ -379,7 +387,10 @@ export function issuer(options: IssuerOptions = {}): Issuer {
     keys = resolveKeys(next.signingKey, next.additionalKeys);
   };
   let closing: Promise<void> | undefined;
-  const close = (): Promise<void> => (closing ??= admission.close().then(releaseIdleWorkers));
+  const close = (): Promise<void> => {
+    if (closing === undefined && liveIssuers.delete(registered)) issuersChanged += 1;
+    return (closing ??= admission.close().then(releaseIdleWorkers));
+  };
   return Object.assign(app, { metadata, metadataPath: metadataPath(config.issuer), jwks, revocation, introspection, trust, rotateKeys, close, comparisons: admission as Issuer['comparisons'] });
 }
 

@@ -41,8 +41,9 @@ export class MemoryClientStore implements ClientStore {
     let parsed: unknown;
     try {
       parsed = JSON.parse(text);
-    } catch (cause) {
-      throw new ConfigurationError(`the clients file ${path} is not valid JSON, at ${jsonSyntaxError(text)}`, { cause });
+    } catch {
+      // No cause: JSON.parse quotes the text around the error, and the file holds secret hashes.
+      throw new ConfigurationError(`the clients file ${path} is not valid JSON, at ${jsonSyntaxError(text)}`);
     }
     const records = Array.isArray(parsed) ? parsed : (parsed as { clients?: unknown } | null)?.clients;
     if (!Array.isArray(records)) throw new ConfigurationError(`the clients file ${path} must hold a JSON list of client records`);
