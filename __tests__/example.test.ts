@@ -91,7 +91,8 @@ describe('the example server', () => {
 
   it('reads clients, key, issuer and audience from the environment', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'ecc-example-'));
-    const client = await aClient({ scope: 'read' });
+    // Cost 10, as create-client makes it: the example keeps the default secretHashCost.
+    const client = await aClient({ scope: 'read', cost: 10 });
     writeFileSync(join(dir, 'clients.json'), JSON.stringify([client.record]));
     const pem = generateKeyPairSync('ed25519').privateKey.export({ format: 'pem', type: 'pkcs8' }).toString();
     writeFileSync(join(dir, 'key.pem'), pem);
@@ -174,7 +175,7 @@ describeWithServices('the example server scaled out: two copies sharing Redis an
 
   beforeAll(async () => {
     const dir = mkdtempSync(join(tmpdir(), 'ecc-example-scaled-'));
-    const { record } = await aClient({ client_id: CLIENT.id, secret: CLIENT.secret, scope: 'read' });
+    const { record } = await aClient({ client_id: CLIENT.id, secret: CLIENT.secret, scope: 'read', cost: 10 });
     writeFileSync(join(dir, 'clients.json'), JSON.stringify([record]));
     const env = {
       OAUTH_ISSUER: 'http://127.0.0.1:4100',
@@ -247,7 +248,7 @@ describeWithPostgres('the example server with DATABASE_URL alone', () => {
     try {
       expect(server.demoClient).toBeUndefined();
       expect(server.notes).toEqual([`clients: PostgreSQL table ${table}`]);
-      const client = await aClient({ scope: 'read' });
+      const client = await aClient({ scope: 'read', cost: 10 });
       await request(server.app).post('/token').auth(client.id, client.secret).type('form').send(CC).expect(401);
       await new PostgresClientStore(db.pool, { table }).addClient(client.record);
       await request(server.app).post('/token').auth(client.id, client.secret).type('form').send(CC).expect(200);
@@ -293,7 +294,7 @@ describeWithServices('the cluster example: two copies behind a load balancer', (
     } finally {
       redis.destroy();
     }
-  });
+  }, 60_000); // past the child's own 40 s deadline, which kills it: a jest timeout first would leave it running
 });
 
 describe('the split example: authorization server, resource server and calling service', () => {
@@ -312,7 +313,7 @@ describe('the split example: authorization server, resource server and calling s
     expect(calls.map((line) => JSON.parse(line.slice('[calling-service] '.length)))).toEqual(
       [1, 2, 3].map((call) => ({ call, status: 200, body: { reports: ['q1', 'q2'], client_id: 'reports-caller' } })),
     );
-  });
+  }, 45_000); // past the child's own 30 s deadline, as above
 });
 
 function freePort(): Promise<number> {

@@ -44,7 +44,7 @@ describe('the published package', () => {
       const { issuer, requireScope, hashSecret } = require('express-client-credentials');
       (async () => {
         const app = express();
-        app.use('/token', issuer({ issuer: 'http://127.0.0.1:1', signingKey: { secret: 'x'.repeat(32) }, clients: [{ client_id: 'a', client_secret_hash: await hashSecret('b', 4), scope: 'read' }] }));
+        app.use('/token', issuer({ issuer: 'http://127.0.0.1:1', signingKey: { secret: 'x'.repeat(32) }, secretHashCost: 4, clients: [{ client_id: 'a', client_secret_hash: await hashSecret('b', 4), scope: 'read' }] }));
         app.get('/x', requireScope('read'), (req, res) => res.json(req.auth.scopes));
         const server = app.listen(0, '127.0.0.1', async () => {
           const base = 'http://127.0.0.1:' + server.address().port;

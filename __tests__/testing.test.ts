@@ -4,6 +4,7 @@ import express from 'express';
 import request from 'supertest';
 import { authenticate, requireScope } from 'express-client-credentials';
 import { mintToken, testIssuer } from 'express-client-credentials/testing';
+import { forgetWarnings } from '../lib/core/warnings.js';
 
 // --- README: testing your routes ---------------------------------------------------------------
 const test = testIssuer();
@@ -50,15 +51,22 @@ describe('mintToken()', () => {
     await request(guarded).get('/x').set('Authorization', `Bearer ${token}`).expect(200);
   });
 
-  it("signs with the environment's key for requireScope() alone", async () => {
-    const saved = process.env.OAUTH_TOKEN_SECRET;
+  it("signs with the environment's key for requireScope() alone, and the issuer the guard guesses", async () => {
+    const saved = { secret: process.env.OAUTH_TOKEN_SECRET, issuer: process.env.OAUTH_ISSUER };
     process.env.OAUTH_TOKEN_SECRET = SECRET;
+    delete process.env.OAUTH_ISSUER;
+    forgetWarnings();
+    const emitWarning = jest.spyOn(process, 'emitWarning').mockImplementation(() => undefined);
     try {
       const guarded = express().get('/x', requireScope('read'), (req, res) => { res.json({ client: req.auth?.clientId }); });
       await request(guarded).get('/x').set('Authorization', `Bearer ${mintToken({ clientId: 'svc', scope: 'read' })}`).expect(200, { client: 'svc' });
+      // The guess is the server's to say, once; mintToken says nothing.
+      expect(emitWarning.mock.calls).toEqual([[expect.stringMatching(/^authenticate\(\): no `issuer` option or OAUTH_ISSUER/), { code: 'ECC_ISSUER_GUESSED' }]]);
     } finally {
-      if (saved === undefined) delete process.env.OAUTH_TOKEN_SECRET;
-      else process.env.OAUTH_TOKEN_SECRET = saved;
+      emitWarning.mockRestore();
+      if (saved.secret === undefined) delete process.env.OAUTH_TOKEN_SECRET;
+      else process.env.OAUTH_TOKEN_SECRET = saved.secret;
+      if (saved.issuer !== undefined) process.env.OAUTH_ISSUER = saved.issuer;
     }
   });
 

@@ -2,7 +2,7 @@
 
 import { inspect } from 'node:util';
 import express, { type RequestHandler } from 'express';
-import { ConfigurationError, issuer, requireScope, type Issuer } from 'express-client-credentials';
+import { ConfigurationError, issuer, MemoryClientStore, requireScope, type Issuer } from 'express-client-credentials';
 import { TokenRequestError, tokenClient, type TokenClientOptions } from '../../lib/client/token-client.js';
 import { formatBasic } from '../../lib/core/client-authentication.js';
 import { aClient, decodePayload, SECRET, type TestClient } from '../support/fixtures.js';
@@ -42,6 +42,9 @@ afterEach(async () => {
   await Promise.all(open.splice(0).map(close));
 });
 
+/** Clients as the issuer takes them: none on purpose is an empty store, which does not warn `ECC_NO_CLIENTS` as an empty list does. */
+const registered = (clients: readonly TestClient[]) => (clients.length === 0 ? new MemoryClientStore([]) : clients.map((c) => c.record));
+
 async function authorizationServer(options: ServerOptions): Promise<AuthorizationServer> {
   const path = options.path ?? '';
   const tokenRequests: AuthorizationServer['tokenRequests'] = [];
@@ -49,7 +52,7 @@ async function authorizationServer(options: ServerOptions): Promise<Authorizatio
   const apiCalls: (string | undefined)[] = [];
   let tokens: Issuer | undefined;
   const listening = await serve((url) => {
-    tokens = issuer({ issuer: `${url}${path}`, signingKey: { secret: SECRET }, secretHashCost: 4, clients: options.clients.map((c) => c.record), rateLimit: false });
+    tokens = issuer({ issuer: `${url}${path}`, signingKey: { secret: SECRET }, secretHashCost: 4, clients: registered(options.clients), rateLimit: false });
     const app = express();
     const countToken: RequestHandler = (req, _res, next) => {
       tokenRequests.push({ authorization: req.get('authorization'), contentType: req.get('content-type'), accept: req.get('accept') });

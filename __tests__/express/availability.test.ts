@@ -50,12 +50,15 @@ describe('a failure lock that cannot be raced: RFC 6749 §2.3.1 "MUST protect ag
   });
 
   it('with the default comparison queue too, judges at most 10 of 30 concurrent guesses; the others are refused, uncounted when the queue refused them', async () => {
-    const { post } = proxied([client], { secretCache: false });
+    const lines: string[] = [];
+    const { post } = proxied([client], { secretCache: false, onInternalError: (line) => lines.push(line) });
     const answers = await Promise.all(Array.from({ length: 30 }, (_, i) => post('203.0.113.11').auth(client.id, `guess-${i}`).send(CC)));
     const statuses = answers.map((res) => res.status);
     // Judged: 401. Past the count: 429. Past the per-address bound of the comparison queue: 503, not counted.
     expect(statuses.filter((status) => status === 401).length).toBeLessThanOrEqual(10);
     expect(statuses.every((status) => [401, 429, 503].includes(status))).toBe(true);
+    // The 503s, if any, are reported in one line.
+    expect(lines).toEqual(statuses.includes(503) ? [expect.stringMatching(/^express-client-credentials: The server is busy; try again later/)] : []);
   });
 
   it('refuses the right secret sent as the 41st of 200 concurrent attempts', async () => {
@@ -139,11 +142,16 @@ describe('bounded memory for what unauthenticated requests create', () => {
   it('fails closed (503) when the lock counters are full of live keys, rather than forgetting one', async () => {
     const client = await aClient();
     const counters = new MemoryCounterStore(2);
-    const { post } = proxied([client], { rateLimit: { failedAuthentication: { store: counters } } });
+    const lines: string[] = [];
+    const { post } = proxied([client], { rateLimit: { failedAuthentication: { store: counters } }, onInternalError: (line) => lines.push(line) });
     await post('203.0.113.6').auth(client.id, 'wrong').send(CC).expect(401);
     await post('203.0.113.7').auth(client.id, 'wrong').send(CC).expect(401);
     const full = await post('203.0.113.8').auth(client.id, 'wrong').send(CC);
     expect([full.status, full.body.error, full.headers['retry-after']]).toEqual([503, 'temporarily_unavailable', '5']);
+    expect(lines).toEqual([
+      'the failed-authentication rate-limit store failed, requests get 503: the rate-limit counters are full (2 keys)',
+      expect.stringMatching(/^express-client-credentials: The rate limit store is unavailable; try again later/),
+    ]);
   });
 
   it('lets requests pass the per-address cap when its counters are full: a volume cap fails open', async () => {
@@ -162,7 +170,8 @@ describe('admission control for bcrypt: a bounded queue, answered 503 when full'
   });
 
   it('answers comparisons the queue cannot hold at once with 503 and Retry-After, while a repeat client is served from its cached secret', async () => {
-    const { post } = proxied([slow], { secretHashCost: 12, comparisonQueue: { maxQueued: 2, maxWait: 20_000 } });
+    const lines: string[] = [];
+    const { post } = proxied([slow], { secretHashCost: 12, comparisonQueue: { maxQueued: 2, maxWait: 20_000 }, onInternalError: (line) => lines.push(line) });
     await post('198.51.100.1').auth(slow.id, slow.secret).send(CC).expect(200); // its secret is now cached
     const finished: string[] = [];
     const flood = Array.from({ length: 10 }, (_, i) =>
@@ -180,13 +189,15 @@ describe('admission control for bcrypt: a bounded queue, answered 503 when full'
       expect(Number(res.headers['retry-after'])).toBeGreaterThan(0);
     }
     expect(answers.filter((res) => res.status === 401).length).toBe(10 - refused.length);
+    expect(lines).toEqual([expect.stringMatching(/^express-client-credentials: The server is busy; try again later/)]);
     // The repeat client's answer came before the comparisons it would otherwise have queued behind.
     expect(repeat.status).toBe(200);
     expect(finished.indexOf('repeat 200')).toBeLessThan(finished.indexOf('flood 401'));
   });
 
   it('issuer.close(): queued comparisons and new ones get 503, the ones running finish; a second close() settles with the first', async () => {
-    const { post, issuer } = proxied([slow], { secretHashCost: 12, secretCache: false });
+    const lines: string[] = [];
+    const { post, issuer } = proxied([slow], { secretHashCost: 12, secretCache: false, onInternalError: (line) => lines.push(line) });
     const first = post('198.51.100.3').auth(slow.id, slow.secret).send(CC).then((res) => res);
     const queued = Array.from({ length: 6 }, (_, i) => post(`198.51.100.${30 + i}`).auth(slow.id, slow.secret).send(CC).then((res) => res));
     await new Promise((resolve) => setTimeout(resolve, 50));
@@ -200,6 +211,7 @@ describe('admission control for bcrypt: a bounded queue, answered 503 when full'
     const answers = await Promise.all([first, ...queued]);
     expect(answers.every((res) => res.status === 200 || res.status === 503)).toBe(true);
     expect(answers.some((res) => res.status === 503)).toBe(true);
+    expect(lines).toEqual([expect.stringMatching(/^express-client-credentials: The server is shutting down; try again later/)]);
   });
 });
 

@@ -1,6 +1,6 @@
 import express from 'express';
 import request from 'supertest';
-import { issuer } from 'express-client-credentials';
+import { issuer, MemoryClientStore } from 'express-client-credentials';
 import { aClient, decodeHeader, decodePayload, ISSUER, keyPairs, SECRET, tokenServer } from '../support/fixtures.js';
 
 const METHODS = ['client_secret_basic', 'client_secret_post', 'private_key_jwt'];
@@ -29,7 +29,7 @@ describe('authorization server metadata: RFC 8414 §2 and §3', () => {
   });
 
   it('lists only the endpoints that are mounted', async () => {
-    const tokens = issuer({ issuer: ISSUER, signingKey: { secret: SECRET }, clients: [] });
+    const tokens = issuer({ issuer: ISSUER, signingKey: { secret: SECRET }, clients: new MemoryClientStore([]) });
     const app = express().use('/token', tokens).get(tokens.metadataPath, tokens.metadata);
     const { body } = await request(app).get('/.well-known/oauth-authorization-server');
     expect(body.revocation_endpoint).toBeUndefined();
@@ -38,7 +38,7 @@ describe('authorization server metadata: RFC 8414 §2 and §3', () => {
   });
 
   it('lists no URL for a mount path that names none (a pattern or a list), and warns about a Router mount', async () => {
-    const tokens = issuer({ issuer: ISSUER, signingKey: { secret: SECRET }, clients: [] });
+    const tokens = issuer({ issuer: ISSUER, signingKey: { secret: SECRET }, clients: new MemoryClientStore([]) });
     const app = express();
     app.use('/:tenant/revoke', tokens.revocation);
     const router = express.Router();
@@ -60,7 +60,7 @@ describe('authorization server metadata: RFC 8414 §2 and §3', () => {
   describe('an issuer with a path (RFC 8414 §3 path insertion)', () => {
     const PATHED = `${ISSUER}/tenants/acme`;
     const mountAll = (app: express.Express, prefix: string) => {
-      const tokens = issuer({ issuer: PATHED, signingKey: { privateKey: keyPairs.ec() }, clients: [] });
+      const tokens = issuer({ issuer: PATHED, signingKey: { privateKey: keyPairs.ec() }, clients: new MemoryClientStore([]) });
       app.use(`${prefix}/token`, tokens);
       app.use(`${prefix}/revoke`, tokens.revocation);
       app.use(`${prefix}/introspect`, tokens.introspection);
@@ -111,12 +111,12 @@ describe('authorization server metadata: RFC 8414 §2 and §3', () => {
   it('derives token_endpoint from where the endpoint is mounted, or takes it from the options', async () => {
     const app = express();
     const nested = express();
-    const tokens = issuer({ issuer: ISSUER, signingKey: { secret: SECRET }, clients: [] });
+    const tokens = issuer({ issuer: ISSUER, signingKey: { secret: SECRET }, clients: new MemoryClientStore([]) });
     nested.use('/oauth/token', tokens);
     app.use('/auth', nested);
     app.get('/.well-known/oauth-authorization-server', tokens.metadata);
     expect((await request(app).get('/.well-known/oauth-authorization-server')).body.token_endpoint).toBe(`${ISSUER}/auth/oauth/token`);
-    const explicit = issuer({ issuer: ISSUER, signingKey: { secret: SECRET }, clients: [], endpoints: { token: 'https://as.example/t', jwks: 'https://as.example/k' } });
+    const explicit = issuer({ issuer: ISSUER, signingKey: { secret: SECRET }, clients: new MemoryClientStore([]), endpoints: { token: 'https://as.example/t', jwks: 'https://as.example/k' } });
     const other = express().get('/m', explicit.metadata);
     expect((await request(other).get('/m')).body).toMatchObject({ token_endpoint: 'https://as.example/t', jwks_uri: 'https://as.example/k' });
   });
@@ -148,7 +148,7 @@ describe('JSON Web Key Set: RFC 7517 §5', () => {
   });
 
   it('serves the key set as a route handler too', async () => {
-    const tokens = issuer({ issuer: ISSUER, signingKey: { privateKey: keyPairs.ec() }, clients: [] });
+    const tokens = issuer({ issuer: ISSUER, signingKey: { privateKey: keyPairs.ec() }, clients: new MemoryClientStore([]) });
     const app = express().get('/keys.json', tokens.jwks);
     expect((await request(app).get('/keys.json').expect(200)).body.keys).toHaveLength(1);
   });

@@ -1,6 +1,6 @@
 import express from 'express';
 import request from 'supertest';
-import { authenticate, ConfigurationError, issuer, requireScope } from 'express-client-credentials';
+import { authenticate, ConfigurationError, issuer, MemoryClientStore, requireScope } from 'express-client-credentials';
 import { aClient, decodeHeader, ISSUER, keyPairs, type TestClient } from '../support/fixtures.js';
 
 const CC = { grant_type: 'client_credentials' };
@@ -50,13 +50,13 @@ describe('key rotation: several keys published (RFC 7517 §5), one signing', () 
   });
 
   it('accepts additionalKeys from the options, publishing them', async () => {
-    const tokens = issuer({ issuer: ISSUER, signingKey: newKey, additionalKeys: [oldKey], clients: [] });
+    const tokens = issuer({ issuer: ISSUER, signingKey: newKey, additionalKeys: [oldKey], clients: new MemoryClientStore([]) });
     const jwks = await request(express().use('/jwks', tokens.jwks)).get('/jwks');
     expect(jwks.body.keys.map((key: { kid: string }) => key.kid)).toEqual(['new', 'old']);
   });
 
   it('refuses keys that share a kid, at construction and at rotation', () => {
-    expect(() => issuer({ issuer: ISSUER, signingKey: oldKey, additionalKeys: [{ ...newKey, kid: 'old' }], clients: [] })).toThrow(ConfigurationError);
+    expect(() => issuer({ issuer: ISSUER, signingKey: oldKey, additionalKeys: [{ ...newKey, kid: 'old' }], clients: new MemoryClientStore([]) })).toThrow(ConfigurationError);
     const { tokens } = server();
     expect(() => tokens.rotateKeys({ signingKey: oldKey, additionalKeys: [oldKey] })).toThrow(/its own `kid`/);
     expect(() => tokens.rotateKeys({ signingKey: { secret: 'short' } })).toThrow(/at least 32 bytes/);

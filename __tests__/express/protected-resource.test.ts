@@ -4,6 +4,7 @@ import {
   authenticate,
   ConfigurationError,
   issuer,
+  MemoryClientStore,
   OAuthError,
   protectedResource,
   requireScope,
@@ -87,7 +88,7 @@ describe('the metadata document: RFC 9728 §2', () => {
   });
 
   it('names an issuer() instance by its issuer identifier', () => {
-    const tokens = issuer({ issuer: 'https://as.example/tenant', signingKey: { secret: SECRET }, secretHashCost: 4, clients: [] });
+    const tokens = issuer({ issuer: 'https://as.example/tenant', signingKey: { secret: SECRET }, secretHashCost: 4, clients: new MemoryClientStore([]) });
     expect(anApi({ authorizationServers: [tokens, tokens.trust, 'https://other-as.example'] }).document.authorization_servers).toEqual([
       'https://as.example/tenant', 'https://as.example/tenant', 'https://other-as.example',
     ]);

@@ -105,12 +105,14 @@ describe('a separate resource server verifying through the JWKS: RFC 7517 and RF
 
   it('answers 503 within the timeout, never hanging, when it has no keys and the server does not answer', async () => {
     const silent = track(await listenOnLoopback()); // accepts connections, never answers
-    const rs = track(await resourceServer({ issuer: silent.url, jwksUri: `${silent.url}/jwks`, jwksCache: { timeout: 300 } }));
+    const reports: string[] = [];
+    const rs = track(await resourceServer({ issuer: silent.url, jwksUri: `${silent.url}/jwks`, jwksCache: { timeout: 300 }, onInternalError: (line) => reports.push(line) }));
     const token = signJws({ iss: silent.url, sub: 'x', client_id: 'x', aud: `${silent.url}/api`, iat: 1, exp: 4e9, jti: 'j' }, resolveSigningKey({ privateKey: keyPairs.ec() }), 'at+jwt');
     const started = Date.now();
     const res = await callApi(rs, token);
     expect(Date.now() - started).toBeLessThan(3000);
     expect([res.status, res.body.error, res.headers['retry-after']]).toEqual([503, 'temporarily_unavailable', '5']);
+    expect(reports).toEqual([expect.stringMatching(/^express-client-credentials: The signing keys are unavailable; try again later/)]);
   });
 
   it('needs the expected issuer with jwksUri or discover', () => {

@@ -192,9 +192,12 @@ describe('revocation edge cases', () => {
 
 describe('revocationFailure: what a failed revocation lookup means at the guard', () => {
   const failing = { revoke: async () => undefined, isRevoked: async (): Promise<boolean> => { throw new Error('store down'); } };
+  /** What the guards told `onInternalError`. */
+  let reports: string[] = [];
+  beforeEach(() => void (reports = []));
   const guarded = (revocationFailure?: 'unavailable' | 'invalid_token' | 'allow') => {
     const app = express();
-    app.get('/x', authenticate({ secret: SECRET, issuer: ISSUER, revocations: failing, ...(revocationFailure === undefined ? {} : { revocationFailure }) }), (_req, res) => { res.json({}); });
+    app.get('/x', authenticate({ secret: SECRET, issuer: ISSUER, revocations: failing, onInternalError: (line) => reports.push(line), ...(revocationFailure === undefined ? {} : { revocationFailure }) }), (_req, res) => { res.json({}); });
     return app;
   };
   const token = () => hs256({ iss: ISSUER, sub: 'a', client_id: 'a', aud: `${ISSUER}/api`, iat: Math.floor(Date.now() / 1000), exp: Math.floor(Date.now() / 1000) + 60, jti: 'j' });
@@ -202,6 +205,7 @@ describe('revocationFailure: what a failed revocation lookup means at the guard'
   it('fails closed with 503 by default', async () => {
     const res = await request(guarded()).get('/x').set('Authorization', `Bearer ${token()}`);
     expect([res.status, res.body.error]).toEqual([503, 'temporarily_unavailable']);
+    expect(reports).toEqual([expect.stringMatching(/^express-client-credentials: The revocation list is unavailable; try again later \(Error: store down\)/)]);
   });
 
   it("answers 401 invalid_token with 'invalid_token'", async () => {

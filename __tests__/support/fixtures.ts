@@ -5,6 +5,7 @@ import express, { type Express } from 'express';
 import {
   issuer,
   hashSecret,
+  MemoryClientStore,
   requireScope,
   type ClientRecord,
   type Issuer,
@@ -23,14 +24,18 @@ export interface TestClient {
 
 let serial = 0;
 
-/** A client record with a real cost-4 bcrypt hash of a fresh secret. */
-export async function aClient(overrides: Partial<ClientRecord> & { secret?: string } = {}): Promise<TestClient> {
-  const { secret = `secret-${++serial}-${Math.random().toString(36).slice(2)}`, ...record } = overrides;
+/**
+ * A client record with a real bcrypt hash of a fresh secret, of cost 4 unless `cost` says otherwise:
+ * 10 for an issuer that keeps the default secretHashCost (the example server, zero configuration),
+ * which warns `ECC_HASH_COST` about a hash of another cost.
+ */
+export async function aClient(overrides: Partial<ClientRecord> & { secret?: string; cost?: number } = {}): Promise<TestClient> {
+  const { secret = `secret-${++serial}-${Math.random().toString(36).slice(2)}`, cost = 4, ...record } = overrides;
   const id = record.client_id ?? `client-${++serial}`;
   return {
     id,
     secret,
-    record: { client_id: id, client_secret_hash: await hashSecret(secret, 4), scope: 'read write', ...record },
+    record: { client_id: id, client_secret_hash: await hashSecret(secret, cost), scope: 'read write', ...record },
   };
 }
 
@@ -39,10 +44,14 @@ export interface TokenServer {
   readonly issuer: Issuer;
 }
 
-/** An app with every endpoint mounted as the README shows, and /api/data guarded by requireScope('read'). */
+/**
+ * An app with every endpoint mounted as the README shows, and /api/data guarded by requireScope('read').
+ * No clients on purpose is an empty store: an empty list would warn `ECC_NO_CLIENTS`, meant for a list read as empty by mistake.
+ */
 export function tokenServer(clients: readonly TestClient[], options: IssuerOptions = {}): TokenServer {
   const app = express();
-  const tokens = issuer({ issuer: ISSUER, signingKey: { secret: SECRET }, secretHashCost: 4, clients: clients.map((c) => c.record), ...options });
+  const registered = clients.length === 0 ? new MemoryClientStore([]) : clients.map((c) => c.record);
+  const tokens = issuer({ issuer: ISSUER, signingKey: { secret: SECRET }, secretHashCost: 4, clients: registered, ...options });
   app.use('/token', tokens);
   app.use('/revoke', tokens.revocation);
   app.use('/introspect', tokens.introspection);
