@@ -18,11 +18,9 @@ export { OAuthError, ConfigurationError, type OAuthErrorCode } from './core/erro
 export { hashSecret, generateClientSecret, type ClientRecord, type ClientAuthMethod } from './core/client.js';
 export { type AuthInfo } from './core/token-verification.js';
 export { type SigningKeyInput, type VerificationKeyInput, type KeyMaterial, type Jwk, type JwsAlgorithm } from './core/signing-keys.js';
-export { type ClientStore } from './stores/client-store.js';
+export { type ClientStore, type RevocationStore, type ReplayCache } from './core/stores.js';
 export { MemoryClientStore } from './stores/memory-client-store.js';
-export { type RevocationStore } from './stores/revocation-store.js';
 export { MemoryRevocationStore } from './stores/memory-revocation-store.js';
-export { type ReplayCache } from './stores/replay-cache.js';
 export { MemoryReplayCache } from './stores/memory-replay-cache.js';
 export { type IntrospectionResponse } from './core/token-introspection.js';
 export { type GrantContext } from './core/token-issuance.js';

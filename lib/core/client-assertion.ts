@@ -6,7 +6,7 @@ import { JwsError, peekHeader, peekPayload, verifyJws, type JsonObject } from '.
 import { KeySetUnavailableError, publicJwkKey, RemoteKeySet } from './remote-key-set.js';
 import type { VerificationKey } from './signing-keys.js';
 import { storeCall } from './store-call.js';
-import type { ReplayCache } from '../stores/replay-cache.js';
+import type { ReplayCache } from './stores.js';
 
 export const JWT_BEARER = 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer';
 

@@ -8,7 +8,7 @@ import { hashCost, resolveClient, type Client, type ClientAuthMethod } from './c
 import { assertedClientId, JWT_BEARER, verifyClientAssertion, type AssertionRules, type ClientKeys } from './client-assertion.js';
 import { invalidClient, OAuthError } from './errors.js';
 import { storeCall } from './store-call.js';
-import type { ClientStore } from '../stores/client-store.js';
+import type { ClientStore } from './stores.js';
 
 /** Credentials as presented, before they are checked. */
 export type ClientCredentials =

@@ -4,7 +4,7 @@
 import type { Client } from './client.js';
 import { OAuthError } from './errors.js';
 import { verifyAccessToken, type AuthInfo, type VerifierConfig } from './token-verification.js';
-import type { RevocationStore } from '../stores/revocation-store.js';
+import type { RevocationStore } from './stores.js';
 import { storeCall } from './store-call.js';
 
 /** How the issuer looks at its own tokens and the state around them. */

@@ -8,7 +8,7 @@ import { resolveVerificationKey, type VerificationKey, type VerificationKeyInput
 import { peekHeader } from '../core/jws.js';
 import { MAX_TOKEN_LIFETIME, verifyAccessTokenWithKey, type AuthInfo, type VerifierConfig } from '../core/token-verification.js';
 import { VerifiedTokenCache } from '../core/token-cache.js';
-import { assertRevocationStore, type RevocationStore } from '../stores/revocation-store.js';
+import { assertRevocationStore, type RevocationStore } from '../core/stores.js';
 import { warnOnce } from '../core/warnings.js';
 import { defaultAudience, environmentDefaults, issuerIdentifier } from '../env.js';
 import { issuersVersion, mountedIssuers, onlyIssuer, type Issuer, type TrustedIssuer } from './issuer.js';

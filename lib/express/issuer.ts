@@ -16,12 +16,12 @@ import { checkGrantType, issueAccessToken, type GrantContext, type IssuanceConfi
 import { MAX_TOKEN_LIFETIME } from '../core/token-verification.js';
 import { storeCall } from '../core/store-call.js';
 import { defaultAudience, environmentDefaults, issuerIdentifier } from '../env.js';
-import { assertClientStore, type ClientStore } from '../stores/client-store.js';
+import { assertClientStore, type ClientStore } from '../core/stores.js';
 import { MemoryClientStore } from '../stores/memory-client-store.js';
 import { MemoryRevocationStore } from '../stores/memory-revocation-store.js';
-import { assertRevocationStore, type RevocationStore } from '../stores/revocation-store.js';
+import { assertRevocationStore, type RevocationStore } from '../core/stores.js';
 import { MemoryReplayCache } from '../stores/memory-replay-cache.js';
-import { assertReplayCache, type ReplayCache } from '../stores/replay-cache.js';
+import { assertReplayCache, type ReplayCache } from '../core/stores.js';
 import { auditor, type AuditEvent } from './audit.js';
 import { reportInternalError, sendJson } from './send-error.js';
 import { securityHeaders } from './security-headers.js';

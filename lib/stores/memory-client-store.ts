@@ -3,7 +3,7 @@
 import { readFileSync } from 'node:fs';
 import { resolveClient, type ClientRecord } from '../core/client.js';
 import { ConfigurationError } from '../core/errors.js';
-import type { ClientStore } from './client-store.js';
+import type { ClientStore } from '../core/stores.js';
 
 /**
  * Client registrations in memory, validated when the store is made.

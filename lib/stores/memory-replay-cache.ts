@@ -1,7 +1,7 @@
 // Used assertion ids in memory, each forgotten once it has expired; bounded by `maxEntries` too,
 // failing (a 503 for the client, not a failed authentication) rather than forgetting live ones when full.
 
-import type { ReplayCache } from './replay-cache.js';
+import type { ReplayCache } from '../core/stores.js';
 
 export class MemoryReplayCache implements ReplayCache {
   readonly #expiry = new Map<string, number>();

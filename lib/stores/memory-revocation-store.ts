@@ -1,7 +1,7 @@
 // Revoked tokens in memory, each forgotten once it has expired: memory stays bounded by the
 // number of tokens revoked within one token lifetime.
 
-import type { RevocationStore } from './revocation-store.js';
+import type { RevocationStore } from '../core/stores.js';
 
 /**
  * The default revocation store, for a single process. Several instances behind a load balancer

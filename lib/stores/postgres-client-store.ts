@@ -4,7 +4,7 @@
 import { resolveClient, type ClientRecord } from '../core/client.js';
 import { ConfigurationError } from '../core/errors.js';
 import { checkOptions, nonNegativeNumber, positiveInteger } from '../core/options.js';
-import type { ClientStore } from './client-store.js';
+import type { ClientStore } from '../core/stores.js';
 import { channelFor, createTableSql, identifier, isPool, MIGRATION_LOCK, PostgresListener, quote, resolveListenOptions, type PostgresListenOptions } from './postgres-listener.js';
 
 /**

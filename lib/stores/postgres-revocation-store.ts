@@ -4,7 +4,7 @@
 
 import { ConfigurationError } from '../core/errors.js';
 import { checkOptions } from '../core/options.js';
-import type { RevocationStore } from './revocation-store.js';
+import type { RevocationStore } from '../core/stores.js';
 import {
   channelFor,
   createTableSql,

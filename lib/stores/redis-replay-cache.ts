@@ -1,7 +1,7 @@
 // Used client-assertion ids in Redis, shared by every instance of an app, so that an assertion is
 // accepted once across all of them (RFC 7523 §3 item 7): one `SET NX` per id, expiring with it.
 
-import type { ReplayCache } from './replay-cache.js';
+import type { ReplayCache } from '../core/stores.js';
 import { command, epochMilliseconds, resolveRedisOptions, type RedisCommandSender, type RedisStoreConfig, type RedisStoreOptions } from './redis-commands.js';
 
 /**

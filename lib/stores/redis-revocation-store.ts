@@ -1,7 +1,7 @@
 // Revoked tokens in Redis, shared by every instance of an app (RFC 7009 §2.1): one key per `jti`
 // that Redis itself expires with the token.
 
-import type { RevocationStore } from './revocation-store.js';
+import type { RevocationStore } from '../core/stores.js';
 import { command, epochMilliseconds, resolveRedisOptions, send, type RedisCommandSender, type RedisStoreConfig, type RedisStoreOptions } from './redis-commands.js';
 
 /**
