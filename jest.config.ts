@@ -9,6 +9,7 @@ const config: Config = {
   moduleNameMapper: {
     '^express-client-credentials$': '<rootDir>/lib/index.ts',
     '^express-client-credentials/testing$': '<rootDir>/lib/testing.ts',
+    '^express-client-credentials/client$': '<rootDir>/lib/client.ts',
     '^express-client-credentials/redis$': '<rootDir>/lib/redis.ts',
     '^express-client-credentials/postgres$': '<rootDir>/lib/postgres.ts',
     '^(\\.{1,2}/.*)\\.js$': '$1',

@@ -133,6 +133,7 @@ const BASE_OPTIONS: ts.CompilerOptions = {
   paths: {
     'express-client-credentials': ['./lib/index.ts'],
     'express-client-credentials/testing': ['./lib/testing.ts'],
+    'express-client-credentials/client': ['./lib/client.ts'],
     'express-client-credentials/redis': ['./lib/redis.ts'],
     'express-client-credentials/postgres': ['./lib/postgres.ts'],
   },

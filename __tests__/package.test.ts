@@ -33,6 +33,20 @@ describe('the published package', () => {
     expect(node(['--input-type=module', '-e', "import { testIssuer } from 'express-client-credentials/testing'; console.log(typeof testIssuer().token())"])).toBe('string');
   });
 
+  it('serves tokenClient() from express-client-credentials/client, loading neither bcrypt nor the JWS code nor Express', () => {
+    const script = `const c = require('express-client-credentials/client');
+      const heavy = Object.keys(require.cache).filter((path) => /node_modules[\\/](bcrypt|bcryptjs|jsonwebtoken|express)[\\/]/.test(path));
+      console.log(typeof c.tokenClient, typeof c.TokenRequestError, heavy.length === 0 ? 'light' : heavy.join(','))`;
+    expect(node(['-e', script])).toBe('function function light');
+    expect(node(['--input-type=module', '-e', "import { tokenClient } from 'express-client-credentials/client'; console.log(typeof tokenClient)"])).toBe('function');
+  });
+
+  it('loads no bcrypt when the main entry point is imported: the comparison pool starts on first use', () => {
+    const script = `require('express-client-credentials');
+      console.log(Object.keys(require.cache).filter((path) => /node_modules[\\/](bcrypt|bcryptjs)[\\/]/.test(path)).join(',') || 'none')`;
+    expect(node(['-e', script])).toBe('none');
+  });
+
   it('runs the CLI named in package.json bin', () => {
     const bin = (require(join(ROOT, 'package.json')) as { bin: Record<string, string> }).bin['express-client-credentials'] ?? '';
     expect(node([join(ROOT, bin), '--help'])).toContain('create-client');

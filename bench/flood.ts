@@ -10,7 +10,7 @@ import { connect, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { tokenClient } from '../lib/index.js';
-import { formatBasic } from '../lib/core/client-authentication.js';
+import { formatBasic } from '../lib/core/basic-auth.js';
 import type { FloodClient, FloodServerStats } from './flood-server.js';
 
 const QUICK = process.env.FLOOD_QUICK === '1';

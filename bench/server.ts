@@ -328,7 +328,7 @@ let requests = 0;
 async function bcryptNote(): Promise<string> {
   try {
     const { bcryptImplementation } = await import('../lib/core/bcrypt.js');
-    return `secrets compared with ${bcryptImplementation}`;
+    return `secrets compared with ${bcryptImplementation()}`;
   } catch {
     return 'bcrypt implementation unknown';
   }

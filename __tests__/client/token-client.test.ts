@@ -4,7 +4,7 @@ import { inspect } from 'node:util';
 import express, { type RequestHandler } from 'express';
 import { ConfigurationError, issuer, MemoryClientStore, requireScope, type Issuer } from 'express-client-credentials';
 import { TokenRequestError, tokenClient, type TokenClientOptions } from '../../lib/client/token-client.js';
-import { formatBasic } from '../../lib/core/client-authentication.js';
+import { formatBasic } from '../../lib/core/basic-auth.js';
 import { aClient, decodePayload, SECRET, type TestClient } from '../support/fixtures.js';
 import { close, serve, type Listening } from '../support/servers.js';
 

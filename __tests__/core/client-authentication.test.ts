@@ -1,11 +1,6 @@
 import bcrypt from 'bcryptjs';
-import {
-  clientAuthenticator,
-  extractCredentials,
-  formatBasic,
-  parseBasic,
-  type ClientCredentials,
-} from '../../lib/core/client-authentication.js';
+import { formatBasic, parseBasic } from '../../lib/core/basic-auth.js';
+import { clientAuthenticator, extractCredentials, type ClientCredentials } from '../../lib/core/client-authentication.js';
 import { OAuthError } from '../../lib/core/errors.js';
 import { MemoryClientStore } from '../../lib/stores/memory-client-store.js';
 import { MemoryReplayCache } from '../../lib/stores/memory-replay-cache.js';

@@ -167,7 +167,7 @@ describe('secrets', () => {
 
 describe('bcrypt comparisons', () => {
   it('use the native bcrypt package when installed, on hashes bcryptjs made', async () => {
-    expect(bcryptImplementation).toBe('bcrypt'); // installed as an optional dependency with prebuilt binaries
+    expect(bcryptImplementation()).toBe('bcrypt'); // installed as an optional dependency with prebuilt binaries
     const hash = await hashSecret('s3cret', 4);
     await expect(compareSecret('s3cret', hash)).resolves.toBe(true);
     await expect(compareSecret('wrong', hash)).resolves.toBe(false);

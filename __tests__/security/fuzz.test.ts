@@ -7,7 +7,7 @@ import http from 'node:http';
 import express, { type Request, type Response } from 'express';
 import fc from 'fast-check';
 import { authenticate, issuer, requireAnyScope, requireScope } from 'express-client-credentials';
-import { formatBasic, parseBasic } from '../../lib/core/client-authentication.js';
+import { formatBasic, parseBasic } from '../../lib/core/basic-auth.js';
 import { formatScope, parseScope } from '../../lib/core/scope.js';
 import { jwkThumbprint } from '../../lib/core/signing-keys.js';
 import { aClient, AUDIENCE, b64, ISSUER, keyPairs, SECRET, type TestClient } from '../support/fixtures.js';

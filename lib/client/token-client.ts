@@ -1,6 +1,6 @@
 // The calling service's side of the client credentials grant (RFC 6749 §4.4): tokens requested, cached, and sent as Bearer (RFC 6750 §2.1).
 
-import { formatBasic } from '../core/client-authentication.js';
+import { formatBasic } from '../core/basic-auth.js';
 import { ConfigurationError } from '../core/errors.js';
 import { metadataPath } from '../core/metadata.js';
 import { absoluteUrl, checkOptions, nonNegativeNumber, positiveInteger } from '../core/options.js';

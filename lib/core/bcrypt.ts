@@ -20,10 +20,14 @@ function nativeModule(): string | undefined {
   }
 }
 
-const nativePath = nativeModule();
+/** The module the workers load, found at the first comparison: importing the library loads no bcrypt. */
+let modulePath: string | undefined;
+const compareModule = (): string => (modulePath ??= nativeModule() ?? require.resolve('bcryptjs'));
 
 /** Which implementation compares secrets in this process. */
-export const bcryptImplementation: 'bcrypt' | 'bcryptjs' = nativePath === undefined ? 'bcryptjs' : 'bcrypt';
+export function bcryptImplementation(): 'bcrypt' | 'bcryptjs' {
+  return compareModule() === require.resolve('bcryptjs') ? 'bcryptjs' : 'bcrypt';
+}
 
 // The worker is plain JavaScript, evaluated, so that it runs the same from sources and from dist/.
 // On Linux /proc/thread-self names this thread, and setpriority() on a thread id affects that
@@ -58,7 +62,7 @@ class ComparePool {
 
   constructor(
     private readonly size: number,
-    private readonly module: string,
+    private readonly module: () => string,
   ) {}
 
   /** Stops the workers that have nothing to do; busy ones finish first, and new ones start on demand. */
@@ -93,7 +97,7 @@ class ComparePool {
   #start(): Worker {
     // No execArgv: the parent's loaders and preloads (a TypeScript loader, an APM agent) have no
     // business in a worker that only compares hashes, and would cost it memory.
-    const worker = new Worker(WORKER_SOURCE, { eval: true, execArgv: [], resourceLimits: { maxYoungGenerationSizeMb: 2 }, workerData: { module: this.module } });
+    const worker = new Worker(WORKER_SOURCE, { eval: true, execArgv: [], resourceLimits: { maxYoungGenerationSizeMb: 2 }, workerData: { module: this.module() } });
     this.#started += 1;
     return worker;
   }
@@ -129,7 +133,7 @@ class ComparePool {
 /** How many comparisons run at once in this process: one worker per core, four at most. */
 export const compareWorkers = Math.min(4, availableParallelism());
 
-const pool = new ComparePool(compareWorkers, nativePath ?? require.resolve('bcryptjs'));
+const pool = new ComparePool(compareWorkers, compareModule);
 
 /** Compares a secret with a bcrypt hash in a low-priority worker thread. */
 export const compareSecret: Compare = (secret, hash) => pool.compare(secret, hash);

@@ -1,11 +1,11 @@
 // Client authentication at the token endpoint: RFC 6749 §2.3 and §3.2.1, RFC 7523 §2.2.
 
 import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
-import bcrypt from 'bcryptjs';
 import { AdmissionQueue, type Lane } from './admission.js';
 import { compareSecret, compareWorkers } from './bcrypt.js';
-import { hashCost, resolveClient, type Client, type ClientAuthMethod } from './client.js';
+import { hashCost, hashSecret, resolveClient, type Client, type ClientAuthMethod } from './client.js';
 import { assertedClientId, JWT_BEARER, verifyClientAssertion, type AssertionRules, type ClientKeys } from './client-assertion.js';
+import { parseBasic } from './basic-auth.js';
 import { invalidClient, OAuthError } from './errors.js';
 import { storeCall } from './store-call.js';
 import type { ClientStore } from './stores.js';
@@ -69,45 +69,6 @@ export function extractCredentials({ authorization, body, queryNames }: Credenti
   }
   // No credentials, or a client_id alone: a public client, which §4.4 does not serve.
   throw invalidClient();
-}
-
-/**
- * Decodes `Authorization: Basic` credentials. RFC 6749 §2.3.1 has clients form-urlencode the id
- * and the secret before base64 (Appendix B), so both are form-decoded here.
- */
-export function parseBasic(header: string): { clientId: string; secret: string } | undefined {
-  const match = /^basic +([A-Za-z0-9+/]+={0,2}) *$/i.exec(header);
-  if (match === null) return undefined;
-  const decoded = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
-  let pair: string;
-  try {
-    pair = decoded.decode(Buffer.from(match[1] as string, 'base64'));
-  } catch {
-    return undefined;
-  }
-  const colon = pair.indexOf(':');
-  if (colon < 0) return undefined;
-  const clientId = formDecode(pair.slice(0, colon));
-  const secret = formDecode(pair.slice(colon + 1));
-  if (clientId === undefined || secret === undefined || clientId === '' || secret === '') return undefined;
-  return { clientId, secret };
-}
-
-/** The encoding RFC 6749 §2.3.1 asks of clients, for tests and our own token client. */
-export function formatBasic(clientId: string, secret: string): string {
-  return `Basic ${Buffer.from(`${formEncode(clientId)}:${formEncode(secret)}`).toString('base64')}`;
-}
-
-function formEncode(value: string): string {
-  return new URLSearchParams([['', value]]).toString().slice(1);
-}
-
-function formDecode(value: string): string | undefined {
-  try {
-    return decodeURIComponent(value.replace(/\+/g, ' '));
-  } catch {
-    return undefined;
-  }
 }
 
 /** What the failure lock needs of a counter store: express-rate-limit's `Store` fits as it is. */
@@ -201,7 +162,7 @@ export function clientAuthenticator(options: ClientAuthenticatorOptions): (crede
   /** Records read past a store's cache, preferred for FRESH_FOR ms: a rotated secret must not wait for the cache. */
   const freshReads = new Map<string, { readonly client: Client | undefined; readonly until: number }>();
   const freshLookups = new Map<string, Promise<Client | undefined>>();
-  const dummyHash = bcrypt.hash('no client has this secret', options.hashCost);
+  const dummyHash = hashSecret('no client has this secret', options.hashCost);
   const mismatched = new Set<string>();
   const lock = options.failureLock;
 

@@ -1,11 +1,10 @@
 // Client registrations in RFC 7591 names, their validation, and their secrets (RFC 6749 §2.3.1).
 
 import { randomBytes } from 'node:crypto';
-import bcrypt from 'bcryptjs';
 import { ConfigurationError } from './errors.js';
 import { didYouMean } from './options.js';
 import { parseScope } from './scope.js';
-import { MAX_TOKEN_LIFETIME } from './token-verification.js';
+import { MAX_TOKEN_LIFETIME } from './token-lifetime.js';
 
 /** How a client authenticates at the token endpoint (RFC 7591 §2, RFC 7523 §2.2). */
 export type ClientAuthMethod = 'client_secret_basic' | 'client_secret_post' | 'private_key_jwt';
@@ -246,7 +245,10 @@ export async function hashSecret(secret: string, cost = DEFAULT_HASH_COST): Prom
   if (typeof secret !== 'string' || secret === '') throw new TypeError('hashSecret() needs a non-empty string');
   // bcrypt reads at most 72 bytes; a longer secret would be checked only by its prefix.
   if (Buffer.byteLength(secret) > 72) throw new TypeError('hashSecret(): bcrypt takes secrets of at most 72 bytes');
-  return bcrypt.hash(secret, cost);
+  // Loaded on first use: what only reads records (the token client, option checks) needs no bcrypt.
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const { hash } = require('bcryptjs') as typeof import('bcryptjs');
+  return hash(secret, cost);
 }
 
 /**

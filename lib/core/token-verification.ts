@@ -1,6 +1,7 @@
 // Validating JWT access tokens at a resource server: RFC 9068 §4, RFC 8725 §3.
 
 import { OAuthError } from './errors.js';
+import { MAX_TOKEN_LIFETIME } from './token-lifetime.js';
 import { JwsError, verifyJws, type JsonObject } from './jws.js';
 import { isScopeToken, parseScope } from './scope.js';
 import type { VerificationKey } from './signing-keys.js';
@@ -30,8 +31,6 @@ export interface VerifierConfig {
   readonly maxLifetime?: number;
 }
 
-/** One day: the longest access token lifetime issued or accepted by default (RFC 9700 §2.2: short-lived tokens). */
-export const MAX_TOKEN_LIFETIME = 86_400;
 
 const REQUIRED_STRICT = ['sub', 'client_id', 'jti'] as const;
 

@@ -13,7 +13,7 @@ import { authorizationServerMetadata, jsonWebKeySet, metadataPath, type Endpoint
 import { resolveSigningKey, type SigningKey, type SigningKeyInput, type VerificationKey } from '../core/signing-keys.js';
 import { introspectToken, requireTokenParameter, revokeToken, type OwnTokens } from '../core/token-introspection.js';
 import { checkGrantType, issueAccessToken, type GrantContext, type IssuanceConfig } from '../core/token-issuance.js';
-import { MAX_TOKEN_LIFETIME } from '../core/token-verification.js';
+import { MAX_TOKEN_LIFETIME } from '../core/token-lifetime.js';
 import { storeCall } from '../core/store-call.js';
 import { defaultAudience, environmentDefaults, issuerIdentifier } from '../env.js';
 import { assertClientStore, type ClientStore } from '../core/stores.js';
