@@ -1,4 +1,5 @@
-// The command line as users run it: real processes (tsx on lib/cli.ts), stdin, files, and a real issuer on 127.0.0.1.
+// The command line as users run it: main(argv, io) with stdin and the environment, the real bin
+// through a shell where its process matters, files, and a real issuer on 127.0.0.1.
 
 import { spawn } from 'node:child_process';
 import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, randomUUID, type KeyObject } from 'node:crypto';
@@ -8,6 +9,7 @@ import { join } from 'node:path';
 import bcrypt from 'bcryptjs';
 import express from 'express';
 import { issuer, MemoryClientStore, type ClientRecord } from 'express-client-credentials';
+import { main } from '../lib/cli.js';
 import { signJws } from '../lib/core/jws.js';
 import { resolveSigningKey } from '../lib/core/signing-keys.js';
 import { decodePayload, SECRET } from './support/fixtures.js';
@@ -24,21 +26,24 @@ interface Run {
   readonly stderr: string;
 }
 
-/** Runs the command in a fresh process, in the temp dir, with stdin fed and closed. */
-function cli(args: readonly string[], { input = '', env = {} }: { input?: string; env?: Record<string, string> } = {}): Promise<Run> {
-  const childEnv: NodeJS.ProcessEnv = { ...process.env, ...env };
-  if (env.OAUTH_CLIENT_SECRET === undefined) delete childEnv.OAUTH_CLIENT_SECRET;
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [TSX, CLI, ...args], { cwd: dir, env: childEnv });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
-    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
-    child.stdin.on('error', () => undefined); // a command that reads no stdin may exit before we write
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-    child.stdin.end(input);
+/**
+ * Runs a command in this process through main(argv, io), as the bin does, with stdin fed and the
+ * environment given: a process per command cost most of this suite's time. The few tests that
+ * must see the real bin, its exit code and its pipes, go through shell() below.
+ */
+async function cli(args: readonly string[], { input = '', env = {} }: { input?: string; env?: Record<string, string> } = {}): Promise<Run> {
+  const commandEnv: NodeJS.ProcessEnv = { ...process.env, ...env };
+  if (env.OAUTH_CLIENT_SECRET === undefined) delete commandEnv.OAUTH_CLIENT_SECRET;
+  let stdout = '';
+  let stderr = '';
+  const code = await main(args, {
+    env: commandEnv,
+    stdinIsTty: false,
+    readStdin: async () => Buffer.from(input),
+    out: (text) => void (stdout += text),
+    err: (text) => void (stderr += text),
   });
+  return { code, stdout, stderr };
 }
 
 /** Runs a shell command line in `cwd`, with the command on PATH under its own name, as users type it. */
@@ -605,7 +610,14 @@ describe('migrate --print: the SQL of the clients table, for your own migration 
 });
 
 describe('help and usage errors', () => {
-  // Concurrent: these only spawn and read, and a fresh tsx process takes a third of a second to start.
+  it('is a real bin: exit code 0 for help, 2 for a usage error, 1 for a failure, and its output pipes', async () => {
+    const run = await shell('express-client-credentials --help | head -1; echo "help=$?"; express-client-credentials --bogus; echo "usage=$?"; express-client-credentials hash-secret < /dev/null; echo "failure=$?"', dir);
+    expect(run.stdout).toMatch(/help=0\n/);
+    expect(run.stdout).toMatch(/usage=2\n/);
+    expect(run.stdout).toMatch(/failure=1\n/);
+    expect(run.stderr).toMatch(/^express-client-credentials: unknown option '--bogus'.*; see --help\n/m);
+  });
+
   it.concurrent.each([
     [['--help'], 'create-client'],
     [['-h'], 'keygen'],

@@ -224,8 +224,7 @@ export async function main(argv: readonly string[], io: CliIo = processIo()): Pr
       io.err(`${PROGRAM}: ${oneLine(error.message)}; see --help\n`);
       return 2;
     }
-    const message = error instanceof Error ? error.message : String(error);
-    io.err(`${PROGRAM}: ${oneLine(message)}\n`);
+    io.err(`${PROGRAM}: ${oneLine(messageOf(error) ?? String(error))}\n`);
     return 1;
   }
 }
@@ -261,7 +260,7 @@ function parseFlags(command: Command, args: readonly string[]): Flags {
     parsed = parseArgs({ args: [...args], options, strict: true, allowPositionals: false, tokens: true });
   } catch (error: unknown) {
     // parseArgs explains over several lines; the first one says it all.
-    const message = (error instanceof Error ? error.message : String(error)).split('\n')[0] ?? '';
+    const message = (messageOf(error) ?? String(error)).split('\n')[0] ?? '';
     throw new UsageError(message.replace(/^\w/, (c) => c.toLowerCase()).replace(/\.$/, ''));
   }
   // parseArgs keeps the last of repeated flags; a repeated --scope is more likely a mistake.
@@ -676,7 +675,7 @@ async function withDatabase(url: string, use: (db: PostgresQueryable) => Promise
 }
 
 function databaseReason(error: unknown): string {
-  const message = error instanceof Error ? error.message : '';
+  const message = messageOf(error) ?? '';
   return printable(message === '' ? (errorCode(error) ?? 'unknown error') : message);
 }
 
@@ -753,7 +752,7 @@ async function token(flags: Flags, io: CliIo): Promise<void> {
     // tokenClient keeps the secret out of its messages, should a server echo it.
     if (error.error !== undefined) throw new Failure(`${error.error}: ${error.message}`);
     // fetch says only "fetch failed"; its cause says why (ECONNREFUSED, a bad certificate).
-    const cause = error.cause instanceof Error && error.cause.cause instanceof Error ? error.cause.cause : error.cause;
+    const cause = isRecord(error.cause) && isRecord(error.cause.cause) ? error.cause.cause : error.cause;
     const code = errorCode(cause);
     throw new Failure(`POST ${url.href} failed: ${printable(error.message)}${code === undefined ? '' : ` (${code})`}`);
   }
@@ -830,9 +829,15 @@ function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
+// By shape, not instanceof: main() may run in another realm than the errors it meets (a vm, jest).
 function errorCode(error: unknown): string | undefined {
-  const code = isRecord(error) || error instanceof Error ? (error as { code?: unknown }).code : undefined;
+  const code = isRecord(error) ? error.code : undefined;
   return typeof code === 'string' ? code : undefined;
+}
+
+function messageOf(error: unknown): string | undefined {
+  const message = isRecord(error) ? error.message : undefined;
+  return typeof message === 'string' ? message : undefined;
 }
 
 /** Control characters (a newline, a terminal escape) become spaces. */
