@@ -1,5 +1,6 @@
 // Client authentication with a signed JWT, private_key_jwt: RFC 7523 §2.2 and §3, RFC 7521 §4.2.
 
+import { BoundedMap } from './bounded-map.js';
 import type { Client } from './client.js';
 import { invalidClient } from './errors.js';
 import { JwsError, peekHeader, peekPayload, verifyJws, type JsonObject } from './jws.js';
@@ -63,9 +64,11 @@ export async function verifyClientAssertion(assertion: string, client: Client, k
 
 /** A client's public keys: from its registered `jwks`, or fetched from its `jwks_uri` and cached. */
 export class ClientKeys {
-  readonly #remote = new Map<string, RemoteKeySet>();
+  readonly #remote: BoundedMap<string, RemoteKeySet>;
 
-  constructor(private readonly maxRemoteSets = 1000) {}
+  constructor(maxRemoteSets = 1000) {
+    this.#remote = new BoundedMap(maxRemoteSets);
+  }
 
   async keysFor(client: Client, kid: unknown): Promise<readonly VerificationKey[]> {
     if (client.jwks !== undefined) return client.jwks.flatMap((jwk) => publicJwkKey(jwk) ?? []);
@@ -84,7 +87,6 @@ export class ClientKeys {
     let set = this.#remote.get(uri);
     if (set === undefined) {
       // Bounded: past the limit the oldest set is dropped and fetched again when next needed.
-      if (this.#remote.size >= this.maxRemoteSets) this.#remote.delete(this.#remote.keys().next().value as string);
       set = new RemoteKeySet({ jwksUri: uri, cooldown: 30_000, maxAge: 600_000, timeout: 5_000 });
       this.#remote.set(uri, set);
     }

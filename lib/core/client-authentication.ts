@@ -6,6 +6,7 @@ import { compareSecret, compareWorkers } from './bcrypt.js';
 import { hashCost, hashSecret, resolveClient, type Client, type ClientAuthMethod } from './client.js';
 import { assertedClientId, JWT_BEARER, verifyClientAssertion, type AssertionRules, type ClientKeys } from './client-assertion.js';
 import { parseBasic } from './basic-auth.js';
+import { BoundedMap } from './bounded-map.js';
 import { invalidClient, OAuthError } from './errors.js';
 import { storeCall } from './store-call.js';
 import type { ClientStore } from './stores.js';
@@ -160,7 +161,7 @@ export function clientAuthenticator(options: ClientAuthenticatorOptions): (crede
   const verifiedSecrets = options.secretCache === undefined ? undefined : new VerifiedSecrets(options.secretCache);
   const inFlight = new Map<string, Promise<{ client: Client; index: number } | undefined>>();
   /** Records read past a store's cache, preferred for FRESH_FOR ms: a rotated secret must not wait for the cache. */
-  const freshReads = new Map<string, { readonly client: Client | undefined; readonly until: number }>();
+  const freshReads = new BoundedMap<string, { readonly client: Client | undefined; readonly until: number }>(10_000);
   const freshLookups = new Map<string, Promise<Client | undefined>>();
   const dummyHash = hashSecret('no client has this secret', options.hashCost);
   const mismatched = new Set<string>();
@@ -269,8 +270,6 @@ export function clientAuthenticator(options: ClientAuthenticatorOptions): (crede
     if (pending === undefined) {
       pending = lookup(clientId, true)
         .then((fresh) => {
-          freshReads.delete(clientId);
-          if (freshReads.size >= 10_000) freshReads.delete(freshReads.keys().next().value as string);
           freshReads.set(clientId, { client: fresh, until: Date.now() + FRESH_FOR });
           return fresh;
         })
@@ -350,9 +349,11 @@ function locked(info: CounterInfo): OAuthError {
  */
 class VerifiedSecrets {
   readonly #key = randomBytes(32);
-  readonly #entries = new Map<string, { readonly digest: Buffer; readonly index: number; until: number; readonly deadline: number }>();
+  readonly #entries: BoundedMap<string, { readonly digest: Buffer; readonly index: number; until: number; readonly deadline: number }>;
 
-  constructor(private readonly rules: SecretCacheRules) {}
+  constructor(private readonly rules: SecretCacheRules) {
+    this.#entries = new BoundedMap(rules.maxEntries);
+  }
 
   match(client: Client, secret: string, now: number): number | undefined {
     const entry = this.#entries.get(client.id);
@@ -372,8 +373,6 @@ class VerifiedSecrets {
   remember(client: Client, secret: string, index: number, now: number): void {
     const stored = client.secrets[index];
     if (stored === undefined) return;
-    this.#entries.delete(client.id);
-    if (this.#entries.size >= this.rules.maxEntries) this.#entries.delete(this.#entries.keys().next().value as string);
     const nowMs = now * 1000;
     const deadline = nowMs + this.rules.maxAge * (0.9 + 0.2 * Math.random());
     this.#entries.set(client.id, { digest: this.#digest(client.id, stored.hash, secret), index, until: Math.min(deadline, nowMs + this.rules.ttl), deadline });

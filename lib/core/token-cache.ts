@@ -1,6 +1,7 @@
 // A bounded cache of verified access tokens, so a token reused by its client is checked once,
 // not on every request (RFC 9068 §4 checks, signature included). Time and key checks still apply.
 
+import { BoundedMap } from './bounded-map.js';
 import type { VerificationKey } from './signing-keys.js';
 import type { AuthInfo } from './token-verification.js';
 
@@ -17,21 +18,24 @@ interface Entry {
  * get in, so invalid ones cannot crowd it.
  */
 export class VerifiedTokenCache {
-  readonly #entries = new Map<string, Entry>();
+  readonly #entries: BoundedMap<string, Entry>;
 
-  constructor(private readonly maxEntries: number) {}
+  constructor(maxEntries: number) {
+    this.#entries = new BoundedMap(maxEntries);
+  }
 
   get(token: string, keys: readonly VerificationKey[], nowSeconds: number, clockTolerance: number): AuthInfo | undefined {
     const entry = this.#entries.get(token);
     if (entry === undefined) return undefined;
-    this.#entries.delete(token);
-    if (entry.exp <= nowSeconds - clockTolerance || !keys.includes(entry.key)) return undefined;
+    if (entry.exp <= nowSeconds - clockTolerance || !keys.includes(entry.key)) {
+      this.#entries.delete(token);
+      return undefined;
+    }
     this.#entries.set(token, entry); // most recently used
     return entry.auth;
   }
 
   set(token: string, auth: AuthInfo, key: VerificationKey): void {
-    if (this.#entries.size >= this.maxEntries) this.#entries.delete(this.#entries.keys().next().value as string);
     this.#entries.set(token, { auth, key, exp: auth.claims.exp as number });
   }
 

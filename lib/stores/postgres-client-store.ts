@@ -1,6 +1,7 @@
 // Client registrations (RFC 7591 names) in a PostgreSQL table, shared by every instance of an app,
 // with a small in-process cache in front of it that NOTIFY can empty at once on every instance.
 
+import { BoundedMap } from '../core/bounded-map.js';
 import { resolveClient, type ClientRecord } from '../core/client.js';
 import { ConfigurationError } from '../core/errors.js';
 import { checkOptions, nonNegativeNumber, positiveInteger } from '../core/options.js';
@@ -58,8 +59,7 @@ export class PostgresClientStore implements ClientStore {
   /** The NOTIFY channel of the table, on which `addClient()` and `updateClient()` announce changes. */
   readonly #channel: string;
   readonly #cacheTtl: number;
-  readonly #cacheSize: number;
-  readonly #cache = new Map<string, Cached>();
+  readonly #cache: BoundedMap<string, Cached>;
   readonly #inFlight = new Map<string, Promise<ClientRecord | undefined>>();
   /** Bumped by `invalidate()`, so that a lookup that started before it does not refill the cache. */
   #generation = 0;
@@ -75,7 +75,7 @@ export class PostgresClientStore implements ClientStore {
     this.#table = identifier(options.table ?? DEFAULT_TABLE, 'table');
     this.#channel = channelFor(this.#schema, this.#table);
     this.#cacheTtl = nonNegativeNumber(options.cacheTtl ?? 30_000, 'cacheTtl', 'milliseconds');
-    this.#cacheSize = positiveInteger(options.cacheSize ?? 1000, 'cacheSize', 'records');
+    this.#cache = new BoundedMap(positiveInteger(options.cacheSize ?? 1000, 'cacheSize', 'records'));
   }
 
   /** Creates the schema and the table if missing; safe to run on every start, by every instance at once. */
@@ -190,7 +190,6 @@ export class PostgresClientStore implements ClientStore {
     // is not served again. It is cached anew only if nothing was invalidated during the read.
     this.#cache.delete(clientId);
     if (record !== undefined && this.#cacheTtl > 0 && generation === this.#generation) {
-      if (this.#cache.size >= this.#cacheSize) this.#cache.delete(this.#cache.keys().next().value as string);
       this.#cache.set(clientId, { record, until: Date.now() + this.#cacheTtl });
     }
     return record;
