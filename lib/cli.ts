@@ -7,7 +7,7 @@ import { createPublicKey, generateKeyPairSync, type KeyObject } from 'node:crypt
 import { closeSync, fchmodSync, fsyncSync, openSync, readFileSync, realpathSync, renameSync, statSync, unlinkSync, writeFileSync, writeSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { CLIENT_AUTH_METHODS, DEFAULT_HASH_COST, generateClientSecret, hashCost, hashSecret, resolveClient, type Client, type ClientRecord } from './core/client.js';
+import { BCRYPT, CLIENT_AUTH_METHODS, DEFAULT_HASH_COST, generateClientSecret, hashCost, hashSecret, resolveClient, type Client, type ClientRecord } from './core/client.js';
 import { tokenClient, TokenRequestError } from './client/token-client.js';
 import { ConfigurationError } from './core/errors.js';
 import { parseScope } from './core/scope.js';
@@ -25,7 +25,6 @@ const DEFAULT_KEY_ALGORITHM: KeyAlgorithm = 'ES256';
 const RSA_BITS = 3072;
 const TOKEN_TIMEOUT_MS = 10_000;
 const DATABASE_TIMEOUT_MS = 10_000;
-const BCRYPT_MAX_BYTES = 72;
 /** How long rotate-secret keeps the old secrets working, by default: a day to redeploy the client. */
 const DEFAULT_OLD_EXPIRES_IN = 86_400;
 /** Ten years: a longer roll-over is no roll-over, and expires_at stays far below 1e11 (milliseconds). */
@@ -682,11 +681,10 @@ function databaseReason(error: unknown): string {
 // hash-secret -----------------------------------------------------------------------------------
 
 async function hashSecretCommand(flags: Flags, io: CliIo): Promise<void> {
-  const cost = flags.cost === undefined ? DEFAULT_HASH_COST : integerFlag(flags, 'cost', 4, 31, 'a whole number from 4 to 31');
+  const cost = flags.cost === undefined ? DEFAULT_HASH_COST : integerFlag(flags, 'cost', BCRYPT.minCost, BCRYPT.maxCost, `a whole number from ${BCRYPT.minCost} to ${BCRYPT.maxCost}`);
   const secret = await readSecret(io, 'secret');
-  if (Buffer.byteLength(secret) > BCRYPT_MAX_BYTES) {
-    // A longer secret would be checked by its first 72 bytes only.
-    throw new Failure(`the secret is longer than ${BCRYPT_MAX_BYTES} bytes, and bcrypt reads only the first ${BCRYPT_MAX_BYTES}; use a shorter one`);
+  if (Buffer.byteLength(secret) > BCRYPT.maxBytes) {
+    throw new Failure(`the secret is longer than ${BCRYPT.maxBytes} bytes, and bcrypt reads only the first ${BCRYPT.maxBytes}; use a shorter one`);
   }
   io.out(`${await hashSecret(secret, cost)}\n`);
 }

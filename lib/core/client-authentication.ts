@@ -3,7 +3,7 @@
 import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { AdmissionQueue, type Lane } from './admission.js';
 import { compareSecret, compareWorkers } from './bcrypt.js';
-import { hashCost, hashSecret, resolveClient, type Client, type ClientAuthMethod } from './client.js';
+import { BCRYPT, hashCost, hashSecret, resolveClient, type Client, type ClientAuthMethod } from './client.js';
 import { assertedClientId, JWT_BEARER, verifyClientAssertion, type AssertionRules, type ClientKeys } from './client-assertion.js';
 import { parseBasic } from './basic-auth.js';
 import { BoundedMap } from './bounded-map.js';
@@ -35,7 +35,8 @@ export interface CredentialSources {
   readonly queryNames: readonly string[];
 }
 
-const CREDENTIAL_PARAMS = ['client_id', 'client_secret', 'client_assertion', 'client_assertion_type'];
+/** The form parameters that carry client credentials (RFC 6749 §2.3.1, RFC 7521 §4.2). */
+export const CREDENTIAL_PARAMS = ['client_id', 'client_secret', 'client_assertion', 'client_assertion_type'];
 const TWO_METHODS = 'The request uses more than one client authentication method';
 
 /**
@@ -233,8 +234,8 @@ export function clientAuthenticator(options: ClientAuthenticatorOptions): (crede
         mismatched.add(client.id);
         options.onCostMismatch?.(client.id, hashCost(entry.hash));
       }
-      // bcrypt reads 72 bytes at most: a longer secret would match on its prefix alone.
-      if ((await compareOne(secret, entry.hash, 'known', context)) && Buffer.byteLength(secret) <= 72) return client.secrets.indexOf(entry);
+      // A secret longer than bcrypt reads would match on its prefix alone.
+      if ((await compareOne(secret, entry.hash, 'known', context)) && Buffer.byteLength(secret) <= BCRYPT.maxBytes) return client.secrets.indexOf(entry);
     }
     return undefined;
   }

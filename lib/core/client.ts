@@ -237,14 +237,16 @@ export function hashCost(hash: string): number {
 
 export const DEFAULT_HASH_COST = 10;
 
+/** bcrypt's costs (log2 of its rounds), and the most of a secret it reads: a longer one is checked by its prefix only. */
+export const BCRYPT = { minCost: 4, maxCost: 31, maxBytes: 72 } as const;
+
 /**
  * Hashes a client secret with bcrypt for `client_secret_hash`.
  * @example const record = { client_id: 'reports', client_secret_hash: await hashSecret(secret), scope: 'read' };
  */
 export async function hashSecret(secret: string, cost = DEFAULT_HASH_COST): Promise<string> {
   if (typeof secret !== 'string' || secret === '') throw new TypeError('hashSecret() needs a non-empty string');
-  // bcrypt reads at most 72 bytes; a longer secret would be checked only by its prefix.
-  if (Buffer.byteLength(secret) > 72) throw new TypeError('hashSecret(): bcrypt takes secrets of at most 72 bytes');
+  if (Buffer.byteLength(secret) > BCRYPT.maxBytes) throw new TypeError(`hashSecret(): bcrypt takes secrets of at most ${BCRYPT.maxBytes} bytes`);
   // Loaded on first use: what only reads records (the token client, option checks) needs no bcrypt.
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   const { hash } = require('bcryptjs') as typeof import('bcryptjs');

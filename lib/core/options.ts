@@ -1,6 +1,6 @@
 // Checks shared by the factories' option resolvers: thrown at construction, naming the option and the fix.
 
-import { ConfigurationError } from './errors.js';
+import { ConfigurationError, isQuotable } from './errors.js';
 
 /** Rejects anything but a plain options object with known keys, to catch typos. */
 export function checkOptions(options: unknown, known: readonly string[], where: string): void {
@@ -70,6 +70,12 @@ export function absoluteUrl(value: unknown, option: string): string {
     throw new ConfigurationError(`\`${option}\` must be an absolute http(s) URL without query or fragment`);
   }
   return value as string;
+}
+
+/** A `realm` for a challenge (RFC 9110 §11.6.1): it must stand in a quoted-string as it is. */
+export function realmOption(value: unknown): string {
+  if (typeof value !== 'string' || !isQuotable(value)) throw new ConfigurationError('`realm` must be printable ASCII without " or \\');
+  return value;
 }
 
 export function boolean(value: unknown, option: string): boolean {

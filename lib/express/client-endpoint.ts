@@ -2,7 +2,7 @@
 // introspection): RFC 6749 §2.3 and §3.2, hardened by default.
 
 import express, { type Express, type NextFunction, type Request, type RequestHandler, type Response } from 'express';
-import { extractCredentials, METHOD_NOT_REGISTERED, type AuthenticatedClient, type AuthenticationContext, type ClientCredentials } from '../core/client-authentication.js';
+import { CREDENTIAL_PARAMS, extractCredentials, METHOD_NOT_REGISTERED, type AuthenticatedClient, type AuthenticationContext, type ClientCredentials } from '../core/client-authentication.js';
 import { OAuthError } from '../core/errors.js';
 import { isLoopbackAddress } from '../core/loopback.js';
 import type { EndpointEvent } from './audit.js';
@@ -35,7 +35,6 @@ export interface EndpointAction<P> {
   readonly act: (authenticated: AuthenticatedClient, request: P, req: Request, res: Response) => Promise<void>;
 }
 
-const CREDENTIAL_PARAMETERS = ['client_id', 'client_secret', 'client_assertion', 'client_assertion_type'];
 
 // RFC 6749 §2.3.1: the server "MUST require the use of TLS" when sending client credentials.
 const NOT_HTTPS = new OAuthError('invalid_request', 400, 'Client credentials must be sent over https');
@@ -54,7 +53,7 @@ const FORWARDING_HEADERS = ['forwarded', 'x-forwarded-for', 'x-forwarded-proto',
 
 /** Builds an endpoint as an Express sub-app that answers POST at its mount point. */
 export function clientEndpoint<P>(context: EndpointContext, action: EndpointAction<P>): Express {
-  const known = new Set([...CREDENTIAL_PARAMETERS, ...action.parameters]);
+  const known = new Set([...CREDENTIAL_PARAMS, ...action.parameters]);
   const repeatable = new Set(action.repeatable ?? []);
   const readBody = express.raw({ type: () => true, limit: context.bodyLimit });
 

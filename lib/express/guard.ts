@@ -1,7 +1,7 @@
 // The resource server's Bearer guard: RFC 6750 §2 and §3, RFC 9068 §4.
 
 import type { Request, RequestHandler, Response, NextFunction } from 'express';
-import { ConfigurationError, isQuotable, OAuthError, wwwAuthenticate } from '../core/errors.js';
+import { ConfigurationError, OAuthError, wwwAuthenticate } from '../core/errors.js';
 import { isScopeToken } from '../core/scope.js';
 import { KeySetUnavailableError, RemoteKeySet } from '../core/remote-key-set.js';
 import { resolveVerificationKey, type VerificationKey, type VerificationKeyInput } from '../core/signing-keys.js';
@@ -13,7 +13,7 @@ import { assertRevocationStore, type RevocationStore } from '../core/stores.js';
 import { warnOnce } from '../core/warnings.js';
 import { defaultAudience, environmentDefaults, issuerIdentifier } from '../env.js';
 import { issuersVersion, mountedIssuers, onlyIssuer, type Issuer, type TrustedIssuer } from './issuer.js';
-import { absoluteUrl, boolean, checkOptions, nonNegativeNumber, oneOf, positiveInteger } from '../core/options.js';
+import { absoluteUrl, boolean, checkOptions, nonNegativeNumber, oneOf, positiveInteger, realmOption } from '../core/options.js';
 import { storeCall } from '../core/store-call.js';
 import { REVOCATION_MARGIN } from '../core/token-introspection.js';
 import { reportInternalError, sendError } from './send-error.js';
@@ -405,8 +405,7 @@ function resolveGuardOptions(options: AuthenticateOptions): GuardConfig {
   if (locations.size === 0 || ![...locations].every((where) => ['header', 'body', 'query'].includes(where))) {
     throw new ConfigurationError('`tokenLocations` must list one or more of header, body, query');
   }
-  const realm = given.realm ?? audiences[0];
-  if (typeof realm !== 'string' || !isQuotable(realm)) throw new ConfigurationError('`realm` must be printable ASCII without " or \\');
+  const realm = realmOption(given.realm ?? audiences[0]);
   const resourceMetadata = given.resourceMetadata === undefined ? undefined : resourceMetadataUrl(given.resourceMetadata);
   if (isProtectedResource(given.resourceMetadata)) sameBearerMethods(given.resourceMetadata, locations);
   return {

@@ -4,10 +4,10 @@
 import { generateKeyPairSync } from 'node:crypto';
 import express, { type Express, type Request, type RequestHandler } from 'express';
 import type { HelmetOptions } from 'helmet';
-import { DEFAULT_HASH_COST, type ClientRecord } from '../core/client.js';
+import { BCRYPT, DEFAULT_HASH_COST, type ClientRecord } from '../core/client.js';
 import { clientAuthenticator, type SecretCacheRules } from '../core/client-authentication.js';
 import { ClientKeys } from '../core/client-assertion.js';
-import { ConfigurationError, isQuotable, OAuthError, wwwAuthenticate } from '../core/errors.js';
+import { ConfigurationError, OAuthError, wwwAuthenticate } from '../core/errors.js';
 import type { JsonObject } from '../core/jws.js';
 import { authorizationServerMetadata, jsonWebKeySet, metadataPath, type EndpointUrls } from '../core/metadata.js';
 import { resolveSigningKey, type SigningKey, type SigningKeyInput, type VerificationKey } from '../core/signing-keys.js';
@@ -31,7 +31,7 @@ import { AdmissionQueue, type AdmissionLimits } from '../core/admission.js';
 import { compareWorkers, releaseIdleWorkers } from '../core/bcrypt.js';
 import { throttledReporter } from '../core/throttled-report.js';
 import { isLoopbackHost } from '../core/loopback.js';
-import { absoluteUrl, boolean, checkOptions, definedOptions, positiveInteger } from '../core/options.js';
+import { absoluteUrl, boolean, checkOptions, definedOptions, positiveInteger, realmOption } from '../core/options.js';
 import { warnOnce } from '../core/warnings.js';
 
 export interface IssuerOptions {
@@ -431,8 +431,7 @@ function resolveIssuerOptions(options: IssuerOptions): IssuerConfig {
   for (const hook of ['authorizeGrant', 'extraClaims', 'onAuditEvent'] as const) {
     if (options[hook] !== undefined && typeof options[hook] !== 'function') throw new ConfigurationError(`\`${hook}\` must be a function`);
   }
-  const realm = options.realm ?? issuerId;
-  if (typeof realm !== 'string' || !isQuotable(realm)) throw new ConfigurationError('`realm` must be printable ASCII without " or \\');
+  const realm = realmOption(options.realm ?? issuerId);
   const rateLimits = options.rateLimit ?? {};
   return {
     store,
@@ -515,8 +514,8 @@ function atMost(value: number, max: number, option: string): number {
 }
 
 function hashCostOption(value: unknown): number {
-  if (!(Number.isSafeInteger(value) && (value as number) >= 4 && (value as number) <= 31)) {
-    throw new ConfigurationError('`secretHashCost` must be a bcrypt cost from 4 to 31');
+  if (!(Number.isSafeInteger(value) && (value as number) >= BCRYPT.minCost && (value as number) <= BCRYPT.maxCost)) {
+    throw new ConfigurationError(`\`secretHashCost\` must be a bcrypt cost from ${BCRYPT.minCost} to ${BCRYPT.maxCost}`);
   }
   return value as number;
 }
