@@ -13,6 +13,7 @@ import { ConfigurationError } from './core/errors.js';
 import { parseScope } from './core/scope.js';
 import { publicJwkKey } from './core/remote-key-set.js';
 import { isLoopbackHost } from './core/loopback.js';
+import { httpUrl, isWebUrl } from './core/options.js';
 import { jwkThumbprint, resolveSigningKey, type Jwk } from './core/signing-keys.js';
 import { PostgresClientStore, postgresClientTableSql, type PostgresQueryable } from './stores/postgres-client-store.js';
 
@@ -374,9 +375,8 @@ function showSecret(io: CliIo, secret: string): void {
 
 /** RFC 7591 §2 `jwks_uri`: https, so that no one on the path can swap the keys; http only on this machine. */
 function jwksUriFlag(value: string): string {
-  const url = URL.canParse(value) ? new URL(value) : undefined;
-  const secure = url !== undefined && (url.protocol === 'https:' || (url.protocol === 'http:' && isLoopbackHost(url.hostname)));
-  if (url === undefined || !secure || url.hash !== '' || url.username !== '' || url.password !== '') {
+  const url = isWebUrl(value) ? new URL(value) : undefined;
+  if (url === undefined || !(url.protocol === 'https:' || isLoopbackHost(url.hostname))) {
     throw new UsageError('--jwks-uri must be an absolute https URL without credentials or a fragment (http only for localhost, 127.0.0.1 or [::1])');
   }
   return url.href;
@@ -757,15 +757,8 @@ async function token(flags: Flags, io: CliIo): Promise<void> {
 }
 
 function endpointUrl(value: string): URL {
-  let url: URL | undefined;
-  try {
-    url = new URL(value);
-  } catch {
-    url = undefined;
-  }
-  if (url === undefined || !/^https?:$/.test(url.protocol) || url.hash !== '') {
-    throw new UsageError('--url must be an absolute http(s) URL without a fragment');
-  }
+  const url = httpUrl(value);
+  if (url === undefined || value.includes('#')) throw new UsageError('--url must be an absolute http(s) URL without a fragment');
   if (url.username !== '' || url.password !== '') throw new UsageError('--url must not hold credentials; use --id and OAUTH_CLIENT_SECRET');
   return url;
 }

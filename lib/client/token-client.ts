@@ -3,7 +3,7 @@
 import { formatBasic } from '../core/basic-auth.js';
 import { ConfigurationError } from '../core/errors.js';
 import { metadataPath } from '../core/metadata.js';
-import { absoluteUrl, checkOptions, nonNegativeNumber, positiveInteger } from '../core/options.js';
+import { absoluteUrl, checkOptions, isWebUrl, nonNegativeNumber, positiveInteger } from '../core/options.js';
 import { formatScope, isScopeToken, parseScope } from '../core/scope.js';
 
 export interface TokenClientOptions {
@@ -153,7 +153,7 @@ export function tokenClient(options: TokenClientOptions): TokenClient {
       // RFC 8414 §3.3: the issuer returned MUST be identical to the one the URL was built from, else the metadata MUST NOT be used.
       if (!isRecord(metadata) || metadata.issuer !== issuer) throw new TokenRequestError('The authorization server metadata is of another issuer', { status: 200 });
       const endpoint = metadata.token_endpoint;
-      if (typeof endpoint !== 'string' || !isEndpointUrl(endpoint)) throw new TokenRequestError('The authorization server metadata has no valid token_endpoint', { status: 200 });
+      if (typeof endpoint !== 'string' || !isWebUrl(endpoint)) throw new TokenRequestError('The authorization server metadata has no valid token_endpoint', { status: 200 });
       // The secret goes wherever the metadata says: never in clear text when the issuer itself uses TLS.
       if (new URL(issuer).protocol === 'https:' && new URL(endpoint).protocol !== 'https:') {
         throw new TokenRequestError('The token_endpoint of an https issuer must use https', { status: 200 });
@@ -381,7 +381,7 @@ function resolveTokenClientOptions(options: TokenClientOptions): TokenClientConf
   checkOptions(options, OPTION_NAMES, 'tokenClient()');
   const { tokenUrl, issuer, clientId, clientSecret, scope, authMethod = 'client_secret_basic', fetch: fetchOption } = options;
   if ((tokenUrl === undefined) === (issuer === undefined)) throw new ConfigurationError('tokenClient(): pass exactly one of `tokenUrl` and `issuer`');
-  if (tokenUrl !== undefined && !isEndpointUrl(tokenUrl)) {
+  if (tokenUrl !== undefined && !isWebUrl(tokenUrl)) {
     throw new ConfigurationError('`tokenUrl` must be an absolute http(s) URL without fragment or credentials');
   }
   // RFC 8414 §2: an issuer identifier has no query or fragment.
@@ -424,12 +424,6 @@ function resolveScope(scope: unknown): string | undefined {
   return formatScope(scopes);
 }
 
-/** RFC 6749 §3.2: an endpoint URL may have a query but no fragment; credentials in a URL are refused by fetch anyway. */
-function isEndpointUrl(value: string): boolean {
-  if (!URL.canParse(value)) return false;
-  const url = new URL(value);
-  return /^https?:$/.test(url.protocol) && !value.includes('#') && url.username === '' && url.password === '';
-}
 
 function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);

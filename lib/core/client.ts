@@ -2,7 +2,7 @@
 
 import { randomBytes } from 'node:crypto';
 import { ConfigurationError } from './errors.js';
-import { didYouMean } from './options.js';
+import { didYouMean, httpUrl } from './options.js';
 import { parseScope } from './scope.js';
 import { MAX_TOKEN_LIFETIME } from './token-lifetime.js';
 
@@ -218,7 +218,7 @@ function checkClientKeys(r: Record<string, unknown>, where: string): void {
   if (jwks !== undefined && (typeof jwks !== 'object' || jwks === null || !Array.isArray(jwks.keys) || jwks.keys.length === 0)) {
     throw new ConfigurationError(`${where}: \`jwks\` must be a JWK Set: { "keys": [ ... ] }`);
   }
-  if (r.jwks_uri !== undefined && !(typeof r.jwks_uri === 'string' && URL.canParse(r.jwks_uri) && /^https?:$/.test(new URL(r.jwks_uri).protocol))) {
+  if (r.jwks_uri !== undefined && httpUrl(r.jwks_uri) === undefined) {
     throw new ConfigurationError(`${where}: \`jwks_uri\` must be an absolute http(s) URL`);
   }
 }

@@ -58,15 +58,23 @@ export function nonNegativeNumber(value: unknown, option: string, unit: string):
   return value;
 }
 
+/** The URL, when `value` is an absolute http(s) URL: the one parse behind every URL check. */
+export function httpUrl(value: unknown): URL | undefined {
+  if (typeof value !== 'string' || !URL.canParse(value)) return undefined;
+  const url = new URL(value);
+  return /^https?:$/.test(url.protocol) ? url : undefined;
+}
+
+/** An http(s) URL requests can go to: a query is fine, a fragment (even an empty one) or credentials are not. */
+export function isWebUrl(value: unknown): value is string {
+  const url = httpUrl(value);
+  return url !== undefined && !(value as string).includes('#') && url.username === '' && url.password === '';
+}
+
 /** An http(s) URL without query or fragment (RFC 8414 §2 asks this of the issuer identifier). */
 export function absoluteUrl(value: unknown, option: string): string {
-  let url: URL | undefined;
-  try {
-    url = typeof value === 'string' ? new URL(value) : undefined;
-  } catch {
-    url = undefined;
-  }
-  if (url === undefined || !/^https?:$/.test(url.protocol) || url.search !== '' || url.hash !== '' || /[?#]/.test(String(value))) {
+  const url = httpUrl(value);
+  if (url === undefined || url.search !== '' || url.hash !== '' || /[?#]/.test(String(value))) {
     throw new ConfigurationError(`\`${option}\` must be an absolute http(s) URL without query or fragment`);
   }
   return value as string;

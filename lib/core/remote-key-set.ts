@@ -2,7 +2,7 @@
 
 import { ConfigurationError } from './errors.js';
 import { metadataPath } from './metadata.js';
-import { absoluteUrl, checkOptions as checkOptionNames } from './options.js';
+import { absoluteUrl, checkOptions as checkOptionNames, httpUrl } from './options.js';
 import { resolveVerificationKey, type Jwk, type VerificationKey } from './signing-keys.js';
 
 /** Where the keys are and how often to fetch them. Pass exactly one of `jwksUri` and `discoverIssuer`. */
@@ -110,7 +110,7 @@ export class RemoteKeySet {
     const metadata = await fetchJson(new URL(metadataPath(issuer), issuer).href, this.#options.timeout);
     // RFC 8414 §3.3: the issuer returned MUST be identical to the one the URL was built from, else the metadata MUST NOT be used.
     if (!isRecord(metadata) || metadata.issuer !== issuer) throw new Error('The metadata is of another issuer');
-    if (typeof metadata.jwks_uri !== 'string' || !isHttpUrl(metadata.jwks_uri)) throw new Error('The metadata has no valid jwks_uri');
+    if (typeof metadata.jwks_uri !== 'string' || httpUrl(metadata.jwks_uri) === undefined) throw new Error('The metadata has no valid jwks_uri');
     return metadata.jwks_uri;
   }
 }
@@ -176,7 +176,7 @@ function checkOptions(options: RemoteKeySetOptions): RemoteKeySetOptions {
   checkOptionNames(options, OPTION_NAMES, 'RemoteKeySet');
   const { jwksUri, discoverIssuer, cooldown, maxAge, timeout } = options;
   if ((jwksUri === undefined) === (discoverIssuer === undefined)) throw new ConfigurationError('Pass exactly one of `jwksUri` and `discoverIssuer`');
-  if (jwksUri !== undefined && !isHttpUrl(jwksUri)) throw new ConfigurationError('`jwksUri` must be an absolute http(s) URL');
+  if (jwksUri !== undefined && httpUrl(jwksUri) === undefined) throw new ConfigurationError('`jwksUri` must be an absolute http(s) URL');
   // RFC 8414 §2: an issuer identifier has no query or fragment.
   if (discoverIssuer !== undefined) absoluteUrl(discoverIssuer, 'discoverIssuer');
   for (const [name, value] of Object.entries({ cooldown, maxAge, timeout })) {
@@ -185,9 +185,6 @@ function checkOptions(options: RemoteKeySetOptions): RemoteKeySetOptions {
   return { jwksUri, discoverIssuer, cooldown, maxAge, timeout };
 }
 
-function isHttpUrl(value: unknown): boolean {
-  return typeof value === 'string' && URL.canParse(value) && /^https?:$/.test(new URL(value).protocol);
-}
 
 function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);

@@ -2,7 +2,7 @@
 
 import type { Request, RequestHandler, Response, NextFunction } from 'express';
 import { ConfigurationError, isQuotable } from '../core/errors.js';
-import { absoluteUrl, checkOptions, positiveInteger } from '../core/options.js';
+import { absoluteUrl, checkOptions, isWebUrl, positiveInteger } from '../core/options.js';
 import { isScopeToken } from '../core/scope.js';
 import {
   BEARER_METHODS,
@@ -161,16 +161,8 @@ function nonEmptyString(value: unknown, option: string): string {
 
 /** An http(s) URL other than an identifier: a query is fine, a fragment or credentials are not. */
 function webUrl(value: unknown, option: string): string {
-  let url: URL | undefined;
-  try {
-    url = typeof value === 'string' ? new URL(value) : undefined;
-  } catch {
-    url = undefined;
-  }
-  if (url === undefined || !/^https?:$/.test(url.protocol) || url.hash !== '' || String(value).includes('#') || url.username !== '' || url.password !== '') {
-    throw new ConfigurationError(`\`${option}\` must be an absolute http(s) URL without fragment or credentials`);
-  }
-  return value as string;
+  if (!isWebUrl(value)) throw new ConfigurationError(`\`${option}\` must be an absolute http(s) URL without fragment or credentials`);
+  return value;
 }
 
 /**
