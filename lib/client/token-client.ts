@@ -1,6 +1,7 @@
 // The calling service's side of the client credentials grant (RFC 6749 §4.4): tokens requested, cached, and sent as Bearer (RFC 6750 §2.1).
 
 import { formatBasic } from '../core/basic-auth.js';
+import { BodyTooLarge, readBounded } from '../core/bounded-body.js';
 import { ConfigurationError } from '../core/errors.js';
 import { metadataPath } from '../core/metadata.js';
 import { absoluteUrl, checkOptions, isWebUrl, nonNegativeNumber, positiveInteger } from '../core/options.js';
@@ -274,33 +275,15 @@ function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
-/**
- * Reads at most 64 KiB of a body. Content-Length may be absent or wrong, so bytes are counted as they
- * arrive. A connection that fails or times out while reading is worth a retry; an oversized body is not.
- */
+/** At most 64 KiB of a body. A connection that fails or times out while reading is worth a retry; an oversized body is not. */
 async function readBody(response: Response, signal: AbortSignal, what: string): Promise<Buffer> {
-  const reader = response.body?.getReader();
   try {
-    if (Number(response.headers.get('content-length')) > MAX_BYTES) throw new TokenRequestError(`${what} is larger than 64 KiB`, { status: response.status });
-    const chunks: Uint8Array[] = [];
-    let size = 0;
-    while (reader !== undefined) {
-      let chunk: Awaited<ReturnType<typeof reader.read>>;
-      try {
-        chunk = await reader.read();
-      } catch (cause: unknown) {
-        const message = signal.aborted ? `${what} did not answer in time` : `${what} was cut off`;
-        throw new RetryableFailure(new TokenRequestError(message, { status: 0 }, { cause }), undefined);
-      }
-      if (chunk.done) break;
-      size += chunk.value.byteLength;
-      if (size > MAX_BYTES) throw new TokenRequestError(`${what} is larger than 64 KiB`, { status: response.status });
-      chunks.push(chunk.value);
-    }
-    return Buffer.concat(chunks);
-  } finally {
-    // Frees the connection when we stop reading early; a no-op once the body is consumed.
-    await reader?.cancel().catch(() => undefined);
+    return await readBounded(response, MAX_BYTES);
+  } catch (cause: unknown) {
+    if (cause instanceof BodyTooLarge) throw new TokenRequestError(`${what} is larger than 64 KiB`, { status: response.status });
+    // The stream failed: cut off, or past the deadline. Worth another try.
+    const message = signal.aborted ? `${what} did not answer in time` : `${what} was cut off`;
+    throw new RetryableFailure(new TokenRequestError(message, { status: 0 }, { cause }), undefined);
   }
 }
 

@@ -1,5 +1,6 @@
 // The verification keys of an authorization server in another process: its JWKS (RFC 7517 §5), found directly or through its metadata (RFC 8414 §3).
 
+import { BodyTooLarge, readBounded } from './bounded-body.js';
 import { ConfigurationError } from './errors.js';
 import { metadataPath } from './metadata.js';
 import { absoluteUrl, checkOptions as checkOptionNames, httpUrl } from './options.js';
@@ -119,25 +120,17 @@ export class RemoteKeySet {
 async function fetchJson(url: string, timeout: number): Promise<unknown> {
   // No redirects: the document must come from the URL we were given or discovered.
   const response = await fetch(url, { headers: { accept: 'application/json' }, redirect: 'error', signal: AbortSignal.timeout(timeout) });
-  const reader = response.body?.getReader();
-  try {
-    if (response.status !== 200) throw new Error('The response status is not 200');
-    if (Number(response.headers.get('content-length')) > MAX_BYTES) throw new Error('The response is too large');
-    const chunks: Uint8Array[] = [];
-    let size = 0;
-    while (reader !== undefined) {
-      const { done, value } = await reader.read();
-      if (done) break;
-      // Content-Length may be absent or wrong, so the bytes are counted as they arrive.
-      size += value.byteLength;
-      if (size > MAX_BYTES) throw new Error('The response is too large');
-      chunks.push(value);
-    }
-    return JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(Buffer.concat(chunks))) as unknown;
-  } finally {
-    // Frees the connection when we stop reading early; a no-op once the body is consumed.
-    await reader?.cancel().catch(() => undefined);
+  if (response.status !== 200) {
+    await response.body?.cancel().catch(() => undefined);
+    throw new Error('The response status is not 200');
   }
+  let bytes: Buffer;
+  try {
+    bytes = await readBounded(response, MAX_BYTES);
+  } catch (error) {
+    throw error instanceof BodyTooLarge ? new Error('The response is too large') : error;
+  }
+  return JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes)) as unknown;
 }
 
 /** The usable keys of a JWKS document; a document without any counts as a failure, so a stale set survives it. */
