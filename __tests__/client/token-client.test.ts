@@ -453,4 +453,22 @@ describe('tokenClient(): options are checked at construction', () => {
     await client.fetch(`${as.url}/api/data`);
     expect(seen).toEqual([as.tokenUrl, `${as.url}/api/data`]);
   });
+
+  it('does not retry, nor blame the server, when the fetch it is given has already read the body', async () => {
+    const as = await authorizationServer({ clients: [reader] });
+    let calls = 0;
+    const client = clientOf(as, reader, {
+      retries: 2,
+      fetch: async (input, init) => {
+        calls += 1;
+        const res = await fetch(input, init);
+        await res.text(); // a logging wrapper that reads the body and hands the response on
+        return res;
+      },
+    });
+    const failure = await client.getToken().catch((error: unknown) => error);
+    expect(calls).toBe(1);
+    expect(failure).not.toBeInstanceOf(TokenRequestError);
+    expect(String(failure)).toMatch(/locked|disturbed|read/i);
+  });
 });

@@ -1,7 +1,7 @@
 // The calling service's side of the client credentials grant (RFC 6749 §4.4): tokens requested, cached, and sent as Bearer (RFC 6750 §2.1).
 
 import { formatBasic } from '../core/basic-auth.js';
-import { BodyTooLarge, readBounded } from '../core/bounded-body.js';
+import { BodyCutOff, BodyTooLarge, readBounded } from '../core/bounded-body.js';
 import { ConfigurationError } from '../core/errors.js';
 import { metadataPath } from '../core/metadata.js';
 import { absoluteUrl, checkOptions, isWebUrl, nonNegativeNumber, positiveInteger } from '../core/options.js';
@@ -281,9 +281,10 @@ async function readBody(response: Response, signal: AbortSignal, what: string): 
     return await readBounded(response, MAX_BYTES);
   } catch (cause: unknown) {
     if (cause instanceof BodyTooLarge) throw new TokenRequestError(`${what} is larger than 64 KiB`, { status: response.status });
+    if (!(cause instanceof BodyCutOff)) throw cause; // a body someone else read first: not the server's doing
     // The stream failed: cut off, or past the deadline. Worth another try.
     const message = signal.aborted ? `${what} did not answer in time` : `${what} was cut off`;
-    throw new RetryableFailure(new TokenRequestError(message, { status: 0 }, { cause }), undefined);
+    throw new RetryableFailure(new TokenRequestError(message, { status: 0 }, { cause: cause.cause }), undefined);
   }
 }
 

@@ -6,10 +6,16 @@ export class BodyTooLarge extends Error {
   override readonly name = 'BodyTooLarge';
 }
 
+/** Thrown when the stream fails while it is read (cut off, past a deadline); the failure is its cause. */
+export class BodyCutOff extends Error {
+  override readonly name = 'BodyCutOff';
+}
+
 /**
  * The body's bytes, at most `maxBytes`: counted as they arrive, since Content-Length may be absent
  * or wrong. The stream is cancelled on every way out, which frees the connection when we stop
- * early. A failure of the stream itself (cut off, timed out) is thrown as it came.
+ * early. A failure while reading (cut off, timed out) is a BodyCutOff; anything else (a body
+ * already read by someone else) is thrown as it came.
  */
 export async function readBounded(response: Response, maxBytes: number): Promise<Buffer> {
   const reader = response.body?.getReader();
@@ -18,7 +24,9 @@ export async function readBounded(response: Response, maxBytes: number): Promise
     const chunks: Uint8Array[] = [];
     let size = 0;
     while (reader !== undefined) {
-      const { done, value } = await reader.read();
+      const { done, value } = await reader.read().catch((cause: unknown) => {
+        throw new BodyCutOff('the body was cut off', { cause });
+      });
       if (done) break;
       size += value.byteLength;
       if (size > maxBytes) throw new BodyTooLarge();
