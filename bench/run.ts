@@ -300,7 +300,7 @@ function decodeJwtPart(token: string, part: 0 | 1): Record<string, unknown> {
 async function sanityCheck(variant: Variant, port: number, fixtures: Fixtures): Promise<void> {
   const base = `http://${HOST}:${port}`;
   const [request] = requestsOf(variant, fixtures);
-  const send = (spec: RequestSpec) => fetch(`${base}${spec.path}`, { method: spec.method, headers: spec.headers, body: spec.body });
+  const send = (spec: RequestSpec) => fetch(`${base}${spec.path}`, { method: spec.method, headers: spec.headers, body: spec.body ?? null });
   const response = await send(request!);
   const text = await response.text();
   if (response.status !== 200) throw new Error(`sanity check: ${response.status} ${text.slice(0, 300)}`);

@@ -26,7 +26,7 @@ import { RedisReplayCache, RedisRevocationStore, redisRateLimitStores } from 'ex
 export interface ExampleServer {
   readonly app: Express;
   /** The demo client, made when neither OAUTH_CLIENTS_FILE nor DATABASE_URL is set. */
-  readonly demoClient?: { readonly id: string; readonly secret: string };
+  readonly demoClient?: { readonly id: string; readonly secret: string } | undefined;
   /** What the server keeps where, one line each, for the start-up log. */
   readonly notes: readonly string[];
   /** Closes the issuer (its comparisons and workers), then the Redis and PostgreSQL connections, if any. */

@@ -55,7 +55,7 @@ type Flags = Readonly<Record<string, string | boolean | undefined>>;
 interface FlagSpec {
   readonly type: 'string' | 'boolean';
   /** The placeholder shown in help, for string flags. */
-  readonly value?: string;
+  readonly value?: string | undefined;
   readonly help: string;
 }
 

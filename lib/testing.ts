@@ -14,21 +14,21 @@ import type { GuardPublicKeyOptions } from './express/guard.js';
 /** What the token says. */
 export interface TestTokenOptions {
   /** `client_id` and `sub`. Default: `test-client`. */
-  clientId?: string;
+  clientId?: string | undefined;
   /** Granted scopes, a space-delimited string or a list. Default: none. */
-  scope?: string | readonly string[];
+  scope?: string | readonly string[] | undefined;
   /** Seconds until `exp`; negative for an expired token. Default: 600. */
-  expiresIn?: number;
+  expiresIn?: number | undefined;
   /** Extra or replacing claims, e.g. `{ aud: 'elsewhere' }` to test a refusal. */
-  claims?: JsonObject;
+  claims?: JsonObject | undefined;
 }
 
 /** How tokens are signed and who they claim to come from. */
 export type TestSigner = SigningKeyInput & {
   /** `iss`. Default: `OAUTH_ISSUER`, else `http://$HOST:$PORT`, as the guard's own default. */
-  issuer?: string;
+  issuer?: string | undefined;
   /** `aud`. Default: `OAUTH_AUDIENCE`, else issuer + `/api`, as the guard's own default. */
-  audience?: string | readonly string[];
+  audience?: string | readonly string[] | undefined;
 };
 
 /**

@@ -379,7 +379,7 @@ describe('tokenClient().fetch(): calling the API with the token, RFC 6750 §2.1 
     expect(as.tokenRequests).toHaveLength(2);
   });
 
-  it.each<[string, () => RequestInit['body']]>([
+  it.each<[string, () => NonNullable<RequestInit['body']>]>([
     ['a string', () => 'payload'],
     ['URLSearchParams', () => new URLSearchParams({ p: 'payload' })],
     ['a Uint8Array', () => new TextEncoder().encode('payload')],

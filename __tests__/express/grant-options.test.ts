@@ -14,7 +14,7 @@ describe('secret rotation: several live secrets, each with an optional expiry', 
   it('accepts the old and the new secret during a roll-over, and reports which one matched', async () => {
     const current = await aClient();
     const next = await aClient({ client_id: current.id });
-    const events: { type: string; secretIndex?: number }[] = [];
+    const events: { type: string; secretIndex?: number | undefined }[] = [];
     const record: ClientRecord = {
       ...current.record,
       client_secret_hash: [{ hash: current.record.client_secret_hash as string, expires_at: now() + 3600 }, next.record.client_secret_hash as string],

@@ -35,7 +35,7 @@ export interface RawRequest {
   /** Path and query, sent as they are. */
   readonly path: string;
   readonly headers?: Readonly<Record<string, string>>;
-  readonly body?: Buffer;
+  readonly body?: Buffer | undefined;
   /** Send the body with Transfer-Encoding: chunked instead of Content-Length. */
   readonly chunked?: boolean;
 }

@@ -65,7 +65,7 @@ async function call(path: string, init: { method?: string; auth?: string; form?:
       ...(init.auth ? { Authorization: init.auth } : {}),
       ...(init.form ? { 'Content-Type': 'application/x-www-form-urlencoded' } : {}),
     },
-    body: init.form ? new URLSearchParams(init.form).toString() : undefined,
+    body: init.form ? new URLSearchParams(init.form).toString() : null,
   });
   const text = await res.text();
   return { status: res.status, servedBy: res.headers.get('x-served-by'), body: text === '' ? undefined : (JSON.parse(text) as Record<string, string>) };

@@ -12,29 +12,29 @@ export interface TokenClientOptions {
    * Absolute http(s) URL of the token endpoint (RFC 6749 §3.2: it may have a query, never a fragment).
    * Pass exactly one of `tokenUrl` and `issuer`.
    */
-  tokenUrl?: string;
+  tokenUrl?: string | undefined;
   /**
    * Issuer identifier to discover the token endpoint from: its RFC 8414 metadata is fetched on the
    * first `getToken()` (again on the next one if that failed, never after it succeeded), its `issuer`
    * must equal this string exactly (RFC 8414 §3.3), and its `token_endpoint` is used.
    */
-  issuer?: string;
+  issuer?: string | undefined;
   /** The client identifier (RFC 6749 §2.2). */
   clientId: string;
   /** The client secret. It is sent only to the token endpoint, and appears in no error. */
   clientSecret: string;
   /** Scopes to request, space-delimited or a list of scope tokens (RFC 6749 §3.3). Default: none sent, so the server grants the client's default scopes. */
-  scope?: string | readonly string[];
+  scope?: string | readonly string[] | undefined;
   /** How the client authenticates (RFC 6749 §2.3.1). Default: `client_secret_basic`, id and secret form-urlencoded before base64. */
-  authMethod?: 'client_secret_basic' | 'client_secret_post';
+  authMethod?: 'client_secret_basic' | 'client_secret_post' | undefined;
   /** Seconds before `expires_in` runs out that a token counts as expired; never more than half the token's lifetime. Default: 30. */
-  refreshSkew?: number;
+  refreshSkew?: number | undefined;
   /** Milliseconds each request to the authorization server (token, metadata) may take, body included. Default: 10000. */
-  timeout?: number;
+  timeout?: number | undefined;
   /** Extra attempts after a 429, a 5xx, a network error or a timeout at the authorization server, from 0 to 10. Default: 3. */
-  retries?: number;
+  retries?: number | undefined;
   /** The fetch used for API calls and token requests, e.g. one that goes through a proxy. Default: `globalThis.fetch`, looked up on each call. */
-  fetch?: typeof fetch;
+  fetch?: typeof fetch | undefined;
 }
 
 export interface TokenClient {
@@ -62,7 +62,7 @@ export interface TokenClient {
  */
 export class TokenRequestError extends Error {
   override readonly name = 'TokenRequestError';
-  readonly error?: string;
+  readonly error?: string | undefined;
   readonly status: number;
 
   constructor(message: string, details: { status: number; error?: string | undefined }, options?: ErrorOptions) {

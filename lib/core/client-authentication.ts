@@ -119,11 +119,11 @@ export interface ClientAuthenticatorOptions {
   /** bcrypt cost of the stored hashes: unknown clients are compared against a dummy hash of this cost. */
   readonly hashCost: number;
   /** Compares a secret with a bcrypt hash; a seam for tests that count comparisons. */
-  readonly compare?: (secret: string, hash: string) => Promise<boolean>;
+  readonly compare?: ((secret: string, hash: string) => Promise<boolean>) | undefined;
   /** Where comparisons wait for a worker. Default: a queue as wide as the worker pool. */
-  readonly admission?: AdmissionQueue;
+  readonly admission?: AdmissionQueue | undefined;
   /** Told once per client whose hash cost differs from `hashCost`, which would let timing tell it apart. */
-  readonly onCostMismatch?: (clientId: string, cost: number) => void;
+  readonly onCostMismatch?: ((clientId: string, cost: number) => void) | undefined;
   /** How private_key_jwt assertions are checked, and where clients' keys come from. */
   readonly assertions: AssertionRules;
   readonly clientKeys: ClientKeys;

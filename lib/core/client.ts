@@ -13,7 +13,7 @@ export const CLIENT_AUTH_METHODS: readonly ClientAuthMethod[] = ['client_secret_
 /** A bcrypt hash of a client secret, with the time (seconds since the epoch) it stops being accepted. */
 export interface SecretHash {
   hash: string;
-  expires_at?: number;
+  expires_at?: number | undefined;
 }
 
 /**
@@ -25,27 +25,27 @@ export interface SecretHash {
 export interface ClientRecord {
   client_id: string;
   /** bcrypt hash of the secret, or several during a secret roll-over, each optionally expiring. Not for private_key_jwt. */
-  client_secret_hash?: string | readonly (string | SecretHash)[];
+  client_secret_hash?: string | readonly (string | SecretHash)[] | undefined;
   /** Scopes the client may request, space-delimited. Default: none. */
-  scope?: string;
+  scope?: string | undefined;
   /** Scopes granted when a request names none, space-delimited. Default: all of `scope`. */
-  default_scope?: string;
+  default_scope?: string | undefined;
   /** Audiences its tokens may have (RFC 8707 `resource` picks among them); the first is the default. Default: the issuer's `audience`. */
-  audience?: string | readonly string[];
+  audience?: string | readonly string[] | undefined;
   /** Access token lifetime in seconds. Default: the issuer's `accessTokenTtl`. */
-  access_token_ttl?: number;
+  access_token_ttl?: number | undefined;
   /** Pins the client to one method. Default: either secret method, `client_secret_basic` or `client_secret_post`, one per request. */
-  token_endpoint_auth_method?: ClientAuthMethod;
+  token_endpoint_auth_method?: ClientAuthMethod | undefined;
   /** private_key_jwt: the client's public keys (RFC 7517 JWK Set). */
-  jwks?: { keys: readonly object[] };
+  jwks?: { keys: readonly object[] } | undefined;
   /** private_key_jwt: where the client publishes its public keys, instead of `jwks`. */
-  jwks_uri?: string;
+  jwks_uri?: string | undefined;
   /** A disabled client authenticates but is refused tokens (`unauthorized_client`). */
-  disabled?: boolean;
+  disabled?: boolean | undefined;
   /** May introspect any token, not only its own (RFC 7662 §2.1): for resource servers. Default: false. */
-  can_introspect?: boolean;
+  can_introspect?: boolean | undefined;
   /** Fields of your own (a tenant id), for hooks to read as `client.record.metadata`. */
-  metadata?: Record<string, unknown>;
+  metadata?: Record<string, unknown> | undefined;
   /** Registered client metadata of RFC 7591 and its kin, kept for other software and ignored here. */
   [registered: string]: unknown;
 }

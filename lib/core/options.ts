@@ -40,8 +40,8 @@ function editDistance(a: string, b: string): number {
 }
 
 /** The options without the names whose value is `undefined`: an option set to `undefined` is absent. */
-export function definedOptions<T extends object>(options: T): T {
-  return Object.fromEntries(Object.entries(options).filter(([, value]) => value !== undefined)) as T;
+export function definedOptions<T extends object>(options: T): { [K in keyof T]?: Exclude<T[K], undefined> } {
+  return Object.fromEntries(Object.entries(options).filter(([, value]) => value !== undefined)) as { [K in keyof T]?: Exclude<T[K], undefined> };
 }
 
 export function positiveInteger(value: unknown, option: string, unit: string): number {

@@ -24,12 +24,12 @@ export interface ProtectedResourceInput {
 export interface ProtectedResourceMetadata {
   readonly resource: string;
   readonly authorization_servers: readonly string[];
-  readonly scopes_supported?: readonly string[];
+  readonly scopes_supported?: readonly string[] | undefined;
   readonly bearer_methods_supported: readonly BearerMethod[];
-  readonly jwks_uri?: string;
-  readonly resource_signing_alg_values_supported?: readonly string[];
-  readonly resource_name?: string;
-  readonly resource_documentation?: string;
+  readonly jwks_uri?: string | undefined;
+  readonly resource_signing_alg_values_supported?: readonly string[] | undefined;
+  readonly resource_name?: string | undefined;
+  readonly resource_documentation?: string | undefined;
 }
 
 export function protectedResourceMetadata(input: ProtectedResourceInput): ProtectedResourceMetadata {

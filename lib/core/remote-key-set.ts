@@ -9,12 +9,12 @@ import { resolveVerificationKey, type Jwk, type VerificationKey } from './signin
 /** Where the keys are and how often to fetch them. Pass exactly one of `jwksUri` and `discoverIssuer`. */
 export interface RemoteKeySetOptions {
   /** Absolute http(s) URL of the JWKS (RFC 7517 §5). */
-  readonly jwksUri?: string;
+  readonly jwksUri?: string | undefined;
   /**
    * Issuer identifier to discover the JWKS from: its RFC 8414 metadata is fetched once, its `issuer`
    * must equal this string exactly (RFC 8414 §3.3), and its `jwks_uri` is used.
    */
-  readonly discoverIssuer?: string;
+  readonly discoverIssuer?: string | undefined;
   /** Milliseconds: at most one refetch per cooldown once keys are loaded, so forged `kid`s cause no refetch storm. */
   readonly cooldown: number;
   /** Milliseconds: an older set is refreshed on next use; if that refresh fails, the old set keeps serving. */

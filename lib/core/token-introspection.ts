@@ -31,7 +31,7 @@ export type IntrospectionResponse =
   | { readonly active: false }
   | {
       readonly active: true;
-      readonly scope?: string;
+      readonly scope?: string | undefined;
       readonly client_id: string;
       readonly sub: unknown;
       readonly aud: unknown;

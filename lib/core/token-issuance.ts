@@ -32,7 +32,7 @@ export interface IssuanceConfig<R = unknown> {
   readonly authorizeGrant?: ((context: GrantContext<R>) => void | Promise<void>) | undefined;
   /** Claims to add; never the registered ones, which are dropped with `onIgnoredClaims`. */
   readonly extraClaims?: ((context: GrantContext<R>) => JsonObject | undefined | Promise<JsonObject | undefined>) | undefined;
-  readonly onIgnoredClaims?: (names: readonly string[]) => void;
+  readonly onIgnoredClaims?: ((names: readonly string[]) => void) | undefined;
 }
 
 /** The request parameters the grant reads. */
@@ -47,7 +47,7 @@ export interface TokenResponse {
   readonly access_token: string;
   readonly token_type: 'Bearer';
   readonly expires_in: number;
-  readonly scope?: string;
+  readonly scope?: string | undefined;
 }
 
 /** Claims the library sets and hooks cannot change (RFC 9068 §2.2, RFC 7519 §4.1). */

@@ -28,7 +28,7 @@ export interface VerifierConfig {
   /** RFC 9068 profile: `typ` `at+jwt` and every required claim. */
   readonly strict: boolean;
   /** Seconds a token may still have to live (`exp` - now): longer ones break policy. Default: {@link MAX_TOKEN_LIFETIME}. */
-  readonly maxLifetime?: number;
+  readonly maxLifetime?: number | undefined;
 }
 
 

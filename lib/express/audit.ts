@@ -33,7 +33,7 @@ export type AuditEvent = EventBase &
         readonly clientId: string | undefined;
         readonly authMethod: string | undefined;
         /** Set when the secret was right but the client's record pins another method (not counted by the failure lock). */
-        readonly reason?: 'method_not_registered';
+        readonly reason?: 'method_not_registered' | undefined;
       }
     | { readonly type: 'token_revoked'; readonly clientId: string; readonly jti: string }
     | { readonly type: 'rate_limited'; readonly limiter: 'failed-authentication' | 'per-address'; readonly clientId: string | undefined }

@@ -7,7 +7,7 @@ declare global {
   namespace Express {
     interface Request {
       /** Set by `authenticate()` (or `requireScope()` alone) once the Bearer token is verified. */
-      auth?: AuthInfo;
+      auth?: AuthInfo | undefined;
     }
   }
 }

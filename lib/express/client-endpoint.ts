@@ -30,7 +30,7 @@ export interface EndpointAction<P> {
   readonly name: EndpointName;
   readonly parameters: readonly string[];
   /** Parameters that may repeat (RFC 8707 `resource`); the others may not (RFC 6749 §3.2). */
-  readonly repeatable?: readonly string[];
+  readonly repeatable?: readonly string[] | undefined;
   readonly validate: (params: Readonly<Record<string, string>>, lists: Readonly<Record<string, readonly string[]>>) => P;
   readonly act: (authenticated: AuthenticatedClient, request: P, req: Request, res: Response) => Promise<void>;
 }

@@ -26,46 +26,46 @@ export type TokenLocation = 'header' | 'body' | 'query';
 
 interface GuardCommonOptions {
   /** Accepted `aud` values; the token must name one. Default: the issuer's audience, `OAUTH_AUDIENCE`, or issuer + `/api`. */
-  audience?: string | readonly string[];
+  audience?: string | readonly string[] | undefined;
   /** Seconds of clock skew tolerated on `exp`, `nbf` and `iat`, at most 300 (revocations are kept that long past `exp`). Default: 5. */
-  clockTolerance?: number;
+  clockTolerance?: number | undefined;
   /** RFC 9068 profile: `typ: at+jwt` and `sub`, `client_id`, `jti`, `iat` required. `false` also accepts `typ: JWT` from legacy issuers. Default: true. */
-  strict?: boolean;
+  strict?: boolean | undefined;
   /** Seconds a token may still have to live (`exp` - now); longer-lived tokens break policy and are refused. Default: 86400. */
-  maxTokenLifetime?: number;
+  maxTokenLifetime?: number | undefined;
   /** Where the token may be sent. Default: `['header']`. */
-  tokenLocations?: readonly TokenLocation[];
+  tokenLocations?: readonly TokenLocation[] | undefined;
   /** The `realm` of the `WWW-Authenticate: Bearer` challenge. Default: the first audience. */
-  realm?: string;
+  realm?: string | undefined;
   /** `true` passes errors to `next(err)` (an `OAuthError` with `status` and `headers`) instead of answering. Default: false. */
-  delegateErrors?: boolean;
+  delegateErrors?: boolean | undefined;
   /** Refuses tokens revoked at the issuer (RFC 7009). Default: the issuer's store, with an `issuer` instance; else none. */
-  revocations?: RevocationStore;
+  revocations?: RevocationStore | undefined;
   /** Milliseconds a revocation store may take before the request fails with a 503. Default: 5000. */
-  storeTimeout?: number;
+  storeTimeout?: number | undefined;
   /**
    * What a failed or slow revocation lookup means: `'unavailable'` answers 503 (fail closed, the
    * default), `'invalid_token'` answers 401, `'allow'` accepts the token and warns (`ECC_REVOCATION_UNCHECKED`,
    * at most once a minute): availability over revocation, never silently.
    */
-  revocationFailure?: 'unavailable' | 'invalid_token' | 'allow';
+  revocationFailure?: 'unavailable' | 'invalid_token' | 'allow' | undefined;
   /**
    * Remembers verified tokens, so a token its client reuses is verified once: `false` turns it off.
    * Expiry, the verifying key's trust and revocation are still checked on every request. Default: `{ maxEntries: 10000 }`.
    */
-  tokenCache?: false | { maxEntries?: number };
+  tokenCache?: false | { maxEntries?: number } | undefined;
   /**
    * Adds `resource_metadata="<url>"` (RFC 9728 §5.1) to every Bearer challenge: the 401s, the 400s and
    * `requireScope()`'s 403s. What `protectedResource()` returns, or the absolute URL of a metadata
    * document served elsewhere. Default: none.
    */
-  resourceMetadata?: string | ProtectedResource;
+  resourceMetadata?: string | ProtectedResource | undefined;
   /**
    * Where the guard reports its own failures, the 503s (a revocation store or a key set it cannot
    * reach): one line per kind and 10 s, with a count. Default: the `issuer()`'s `onInternalError`
    * when given an issuer instance, else `console.error`.
    */
-  onInternalError?: (message: string) => void;
+  onInternalError?: ((message: string) => void) | undefined;
 }
 
 /** Verifies with the keys of an `issuer()` in the same process. */
@@ -75,13 +75,13 @@ export interface GuardIssuerOptions extends GuardCommonOptions {
 /** Verifies HS256 tokens with a shared secret of at least 32 bytes. */
 export interface GuardSecretOptions extends GuardCommonOptions {
   /** The expected `iss`. Default: `OAUTH_ISSUER`, else `http://$HOST:$PORT`. */
-  issuer?: string;
+  issuer?: string | undefined;
   secret: string | Buffer;
 }
 /** Verifies tokens signed with an asymmetric key; one algorithm per key, from its type. */
 export interface GuardPublicKeyOptions extends GuardCommonOptions {
   /** The expected `iss`. Default: `OAUTH_ISSUER`, else `http://$HOST:$PORT`. */
-  issuer?: string;
+  issuer?: string | undefined;
   publicKey: VerificationKeyInput | readonly VerificationKeyInput[];
 }
 /**
@@ -92,14 +92,14 @@ export interface GuardPublicKeyOptions extends GuardCommonOptions {
 export interface GuardRemoteOptions extends GuardCommonOptions {
   /** The expected `iss`, and with `discover` where the metadata is found. */
   issuer: string;
-  jwksUri?: string;
-  discover?: boolean;
+  jwksUri?: string | undefined;
+  discover?: boolean | undefined;
   /** Milliseconds. Defaults: `cooldown` 30 000 between refetches, `maxAge` 600 000 before a refresh, `timeout` 5 000 per fetch. */
-  jwksCache?: { cooldown?: number; maxAge?: number; timeout?: number };
+  jwksCache?: { cooldown?: number; maxAge?: number; timeout?: number } | undefined;
 }
 /** With no key option, the key comes from `OAUTH_SIGNING_KEY_FILE` or `OAUTH_TOKEN_SECRET`. */
 export interface GuardEnvironmentOptions extends GuardCommonOptions {
-  issuer?: string;
+  issuer?: string | undefined;
 }
 
 export type AuthenticateOptions = GuardIssuerOptions | GuardSecretOptions | GuardPublicKeyOptions | GuardRemoteOptions | GuardEnvironmentOptions;

@@ -36,45 +36,45 @@ import { warnOnce } from '../core/warnings.js';
 
 export interface IssuerOptions {
   /** Client registrations: a list of records or a `ClientStore`. Default: the `OAUTH_CLIENTS_FILE` file. */
-  clients?: ClientStore | readonly ClientRecord[];
-  /** The issuer identifier, the `iss` of every token. Default: `OAUTH_ISSUER`, else `http://$HOST:$PORT`. */
-  issuer?: string;
+  clients?: ClientStore | readonly ClientRecord[] | undefined;
+  /** The issuer identifier, the `iss` of every token. Default: `OAUTH_ISSUER`; else guessed as `http://$HOST:$PORT` with a warning, and refused under `NODE_ENV=production`. */
+  issuer?: string | undefined;
   /** The `aud` of tokens for clients without their own `audience`. Default: `OAUTH_AUDIENCE`, else issuer + `/api`. */
-  audience?: string;
+  audience?: string | undefined;
   /** The key tokens are signed with. Default: from `OAUTH_SIGNING_KEY_FILE` or `OAUTH_TOKEN_SECRET`, else an ephemeral ES256 key (with a warning). */
-  signingKey?: SigningKeyInput;
+  signingKey?: SigningKeyInput | undefined;
   /** Keys that are published and accepted but do not sign: the next key before a switch, the previous one after. Default: none. */
-  additionalKeys?: readonly SigningKeyInput[];
+  additionalKeys?: readonly SigningKeyInput[] | undefined;
   /** Where revoked tokens are remembered. Default: a `MemoryRevocationStore`. */
-  revocations?: RevocationStore;
+  revocations?: RevocationStore | undefined;
   /** Where used private_key_jwt assertion ids are remembered, to refuse replays. Default: a `MemoryReplayCache`. */
-  replayCache?: ReplayCache;
+  replayCache?: ReplayCache | undefined;
   /** Seconds a private_key_jwt assertion may still have to live (`exp` - now). Default: 300. */
-  assertionMaxLifetime?: number;
+  assertionMaxLifetime?: number | undefined;
   /** A policy hook: throw an `OAuthError` (e.g. `unauthorized_client`, `invalid_scope`) to refuse a grant. */
-  authorizeGrant?: (context: GrantContext<Request>) => void | Promise<void>;
+  authorizeGrant?: ((context: GrantContext<Request>) => void | Promise<void>) | undefined;
   /** Claims to add to a token, per client or per request (e.g. a tenant id); registered claims (`iss`, `sub`, `aud`, `exp`, …) are never overridden. */
   extraClaims?: (context: GrantContext<Request>) => JsonObject | undefined | Promise<JsonObject | undefined>;
   /** Receives audit events (token issued or refused, client authentication failed, token revoked, rate limit hit). Never secrets or tokens. */
-  onAuditEvent?: (event: AuditEvent) => void;
+  onAuditEvent?: ((event: AuditEvent) => void) | undefined;
   /** Access token lifetime in seconds, unless a client sets `access_token_ttl`. Default: 600. */
-  accessTokenTtl?: number;
+  accessTokenTtl?: number | undefined;
   /** `scopes_supported` in the metadata. Default: every scope of the clients, when given as a list or a MemoryClientStore. */
-  scopesSupported?: readonly string[];
+  scopesSupported?: readonly string[] | undefined;
   /** Absolute URLs for the metadata, where the derived ones are wrong (a proxy that rewrites paths). Default: the issuer's origin and path, plus where each endpoint is mounted. */
-  endpoints?: EndpointUrls;
+  endpoints?: EndpointUrls | undefined;
   /** Seconds a JWKS response may be cached (`Cache-Control: max-age`). Default: 300. */
-  jwksMaxAge?: number;
+  jwksMaxAge?: number | undefined;
   /** Largest request body in bytes. Default: 8192. */
-  bodyLimit?: number;
+  bodyLimit?: number | undefined;
   /** Milliseconds a client store lookup may take before the request fails with a 503. Default: 5000. */
-  storeTimeout?: number;
+  storeTimeout?: number | undefined;
   /**
    * Refuse client credentials that did not arrive over TLS (`req.secure`, which follows the app's
    * `trust proxy`) with 400 `invalid_request`, loopback excepted, and require an https issuer
    * identifier (RFC 6749 §2.3.1, RFC 8414 §2). Default: true under `NODE_ENV=production`.
    */
-  requireHttps?: boolean;
+  requireHttps?: boolean | undefined;
   /**
    * Brute-force protection (RFC 6749 §2.3.1) for all client endpoints together, or `false` for none.
    * `failedAuthentication` (`windowMs`, `limit`, `store`): a client id is judged at most `limit` times
@@ -84,13 +84,13 @@ export interface IssuerOptions {
    * open (`passOnStoreError`) when its store is down. Both count in memory by default, at most
    * 100 000 keys each; every store call is bounded by `storeTimeout`.
    */
-  rateLimit?: false | { failedAuthentication?: false | LimiterOptions; perAddress?: false | LimiterOptions };
+  rateLimit?: false | { failedAuthentication?: false | LimiterOptions; perAddress?: false | LimiterOptions } | undefined;
   /** Options for helmet's headers, or `false` to leave them to the app. Default: helmet's defaults. */
-  helmet?: false | HelmetOptions;
+  helmet?: false | HelmetOptions | undefined;
   /** The `realm` of `WWW-Authenticate: Basic`. Default: the issuer identifier. */
-  realm?: string;
+  realm?: string | undefined;
   /** bcrypt cost of the stored hashes (that of `hashSecret()`): unknown clients are compared against a dummy hash of this cost. Default: 10. */
-  secretHashCost?: number;
+  secretHashCost?: number | undefined;
   /**
    * Remembers, as keyed digests, secrets bcrypt accepted, so a client repeating its right secret
    * costs a hash instead of a bcrypt comparison; a wrong secret always pays bcrypt. An entry lives
@@ -98,7 +98,7 @@ export interface IssuerOptions {
    * started together do not expire together) after bcrypt accepted it. `false` turns it off.
    * Default: `{ ttl: 60, maxAge: 3600, maxEntries: 10000 }`.
    */
-  secretCache?: false | { ttl?: number; maxAge?: number; maxEntries?: number };
+  secretCache?: false | { ttl?: number; maxAge?: number; maxEntries?: number } | undefined;
   /**
    * Admission control for bcrypt comparisons, the one costly thing an unauthenticated request can
    * ask for. A comparison waits at most `maxWait` milliseconds in a queue of at most `maxQueued`,
@@ -108,15 +108,15 @@ export interface IssuerOptions {
    * never waits. Defaults, with W comparison workers (one per core, up to 4): `maxQueued` 32 × W,
    * `maxWait` 5000, `perAddress` 4 × W.
    */
-  comparisonQueue?: { maxQueued?: number; maxWait?: number; perAddress?: number };
+  comparisonQueue?: { maxQueued?: number; maxWait?: number; perAddress?: number } | undefined;
   /** Where our own failures (a store down) are reported, one line each. Default: `console.error`. */
-  onInternalError?: (message: string) => void;
+  onInternalError?: ((message: string) => void) | undefined;
 }
 
 /** The keys of an issuer at one moment: one signs, all are published and accepted. */
 export interface SigningKeys {
   signingKey: SigningKeyInput;
-  additionalKeys?: readonly SigningKeyInput[];
+  additionalKeys?: readonly SigningKeyInput[] | undefined;
 }
 
 /** What a guard needs to trust an issuer: its identifier, audience, keys and revocations. */
@@ -124,11 +124,11 @@ export interface TrustedIssuer {
   readonly issuer: string;
   readonly audience: string;
   readonly keys: () => readonly VerificationKey[];
-  readonly revocations?: RevocationStore;
+  readonly revocations?: RevocationStore | undefined;
   /** Milliseconds a revocation lookup may take. */
-  readonly storeTimeout?: number;
+  readonly storeTimeout?: number | undefined;
   /** Where guards verifying for this issuer report their 503s (the issuer's `onInternalError`, throttled). */
-  readonly report?: (kind: string, message: string) => void;
+  readonly report?: ((kind: string, message: string) => void) | undefined;
 }
 
 /** The token endpoint, mounted with `app.use(path, …)`, and its companions. */
@@ -170,7 +170,8 @@ interface IssuerConfig {
   readonly accessTokenTtl: number;
   readonly keys: ResolvedKeys;
   readonly scopesSupported: readonly string[] | undefined;
-  readonly endpoints: EndpointUrls;
+  /** The URLs given, without the names set to undefined. */
+  readonly endpoints: { readonly [K in keyof EndpointUrls]?: string };
   readonly jwksMaxAge: number;
   readonly bodyLimit: number;
   readonly storeTimeout: number;
@@ -462,7 +463,7 @@ function resolveIssuerOptions(options: IssuerOptions): IssuerConfig {
   };
 }
 
-function resolveEndpoints(endpoints: EndpointUrls): EndpointUrls {
+function resolveEndpoints(endpoints: EndpointUrls): IssuerConfig['endpoints'] {
   checkOptions(endpoints, ['token', 'jwks', 'revocation', 'introspection'], '`endpoints`');
   const given = definedOptions(endpoints);
   for (const [name, url] of Object.entries(given)) absoluteUrl(url, `endpoints.${name}`);

@@ -23,19 +23,19 @@ export interface ProtectedResourceOptions {
   /** Issuer identifiers of the authorization servers whose tokens the resource accepts, or `issuer()` instances. Required, at least one. */
   authorizationServers: readonly (string | Issuer | TrustedIssuer)[];
   /** `scopes_supported`: the scopes a client may need here (RECOMMENDED by RFC 9728 §2). Default: left out. */
-  scopesSupported?: readonly string[];
+  scopesSupported?: readonly string[] | undefined;
   /** `bearer_methods_supported`; must match the guard's `tokenLocations`. Default: `['header']`, the guard's default. */
-  bearerMethodsSupported?: readonly BearerMethod[];
+  bearerMethodsSupported?: readonly BearerMethod[] | undefined;
   /** `resource_name`, human-readable. Default: left out. */
-  resourceName?: string;
+  resourceName?: string | undefined;
   /** `resource_documentation`: an http(s) URL of documentation for developers. Default: left out. */
-  resourceDocumentation?: string;
+  resourceDocumentation?: string | undefined;
   /** `jwks_uri`: the http(s) URL of the resource's own public keys, for resources that sign responses. Default: left out. */
-  jwksUri?: string;
+  jwksUri?: string | undefined;
   /** `resource_signing_alg_values_supported`: JWS `alg` values of signed responses; never `none`. Default: left out. */
-  resourceSigningAlgValuesSupported?: readonly string[];
+  resourceSigningAlgValuesSupported?: readonly string[] | undefined;
   /** Seconds the document may be cached (`Cache-Control: public, max-age`). Default: 300. */
-  maxAge?: number;
+  maxAge?: number | undefined;
 }
 
 /** A protected resource's metadata, ready to serve and to name in challenges. */

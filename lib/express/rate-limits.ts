@@ -16,7 +16,8 @@ import { requestState } from './request-state.js';
 import { sendError } from './send-error.js';
 import { OAuthError } from '../core/errors.js';
 
-export type LimiterOptions = Partial<RateLimitOptions>;
+/** express-rate-limit's options, each of which may be left out or set to undefined (absent either way). */
+export type LimiterOptions = { [K in keyof RateLimitOptions]?: RateLimitOptions[K] | undefined };
 
 type Audit = (req: Request, event: EndpointEvent) => void;
 type Report = (kind: string, message: string) => void;
@@ -103,8 +104,8 @@ function boundedStore(store: Store, storeTimeout: number, report: Report, name: 
     increment: (key) => guarded(() => store.increment(key), { totalHits: 1, resetTime: new Date(Date.now() + windowMs) }),
     decrement: (key) => guarded(() => store.decrement(key), undefined),
     resetKey: (key) => guarded(() => store.resetKey(key), undefined),
-    prefix: store.prefix,
-    localKeys: store.localKeys,
+    ...(store.prefix === undefined ? {} : { prefix: store.prefix }),
+    ...(store.localKeys === undefined ? {} : { localKeys: store.localKeys }),
   };
 }
 

@@ -9,9 +9,9 @@ export type EndpointName = 'token' | 'revocation' | 'introspection';
 export interface RequestState {
   readonly endpoint: EndpointName;
   /** The endpoint's validated parameters and the presented credentials, once parsed. */
-  request?: { readonly parsed: unknown; readonly credentials: ClientCredentials };
+  request?: { readonly parsed: unknown; readonly credentials: ClientCredentials } | undefined;
   /** The audit trail's request id, once an event needed it. */
-  requestId?: string;
+  requestId?: string | undefined;
 }
 
 const STATE = Symbol('express-client-credentials.request');

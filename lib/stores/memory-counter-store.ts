@@ -13,8 +13,8 @@ export interface MemoryCounterStoreOptions {
    * When full of live counters, forget the oldest for a new key instead of refusing it. Only for
    * counters that guard nothing: forgetting a live one of a real pair would let a flood unlock it.
    */
-  readonly forgetOldest?: boolean;
-  readonly now?: () => number;
+  readonly forgetOldest?: boolean | undefined;
+  readonly now?: (() => number) | undefined;
 }
 
 /**

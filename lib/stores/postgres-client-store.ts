@@ -18,9 +18,9 @@ export interface PostgresQueryable {
 
 export interface PostgresClientStoreOptions {
   /** The schema of the table; `migrate()` creates it if missing. Default: `public`. */
-  schema?: string;
+  schema?: string | undefined;
   /** The table of client records. Default: `oauth_clients`. */
-  table?: string;
+  table?: string | undefined;
   /**
    * Milliseconds a found record is served from this process's cache before it is read again; `0`
    * reads every time. A change made in the table (a client disabled, a secret rolled over) reaches
@@ -28,9 +28,9 @@ export interface PostgresClientStoreOptions {
    * that `listen()`s when made by `addClient()` or `updateClient()`. Unknown ids are never cached,
    * so a client added on one instance is known to all at once. Default: 30000.
    */
-  cacheTtl?: number;
+  cacheTtl?: number | undefined;
   /** Records kept in the cache at most; the oldest goes first. Default: 1000. */
-  cacheSize?: number;
+  cacheSize?: number | undefined;
 }
 
 interface Cached {

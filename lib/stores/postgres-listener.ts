@@ -10,7 +10,7 @@ import type { PostgresQueryable } from './postgres-client-store.js';
 /** A connection checked out of a `pg` Pool, as listening uses it. */
 export interface PostgresListenConnection {
   query(text: string, values?: unknown[]): Promise<{ rows: unknown[] }>;
-  on(event: 'notification', listener: (message: { channel: string; payload?: string }) => void): unknown;
+  on(event: 'notification', listener: (message: { channel: string; payload?: string | undefined }) => void): unknown;
   on(event: 'error', listener: (error: Error) => void): unknown;
   release(destroy?: Error | boolean): void;
 }
@@ -25,12 +25,12 @@ export interface PostgresPool extends PostgresQueryable {
 
 export interface PostgresListenOptions {
   /** Milliseconds between two heartbeats (`select 1`) on the listening connection. Default: 1000. */
-  heartbeat?: number;
+  heartbeat?: number | undefined;
   /**
    * Milliseconds after which what was received is no longer known to be current: no heartbeat sent
    * since then has been answered. The connection is then replaced. At least twice `heartbeat`. Default: 5000.
    */
-  maxStaleness?: number;
+  maxStaleness?: number | undefined;
 }
 
 export interface ListenerConfig {

@@ -20,18 +20,18 @@ import {
 
 export interface PostgresRevocationStoreOptions {
   /** The schema of the table; `migrate()` creates it if missing. Default: `public`. */
-  schema?: string;
+  schema?: string | undefined;
   /** The table of revoked token ids. Default: `oauth_revocations`. */
-  table?: string;
+  table?: string | undefined;
   /** Milliseconds between two heartbeats on the listening connection. Default: 1000. */
-  heartbeat?: number;
+  heartbeat?: number | undefined;
   /**
    * Milliseconds for which the copy in memory may go unconfirmed: past that, `isRevoked()` rejects
    * (a 503 from the guard and the issuer) until the listening connection is back and has read the
    * table again. Also the longest a token revoked elsewhere can still be accepted here. At least
    * twice `heartbeat`. Default: 5000.
    */
-  maxStaleness?: number;
+  maxStaleness?: number | undefined;
 }
 
 const OPTION_NAMES = Object.keys({ schema: true, table: true, heartbeat: true, maxStaleness: true } satisfies Record<keyof PostgresRevocationStoreOptions, true>);

@@ -19,7 +19,7 @@ export interface RedisCommandSender {
 
 export interface RedisStoreOptions {
   /** Prepended to every key, to share one Redis between apps or environments. Default: `ecc:`. */
-  prefix?: string;
+  prefix?: string | undefined;
   /**
    * Milliseconds from sending a command to its answer, after which the call rejects and the
    * request gets a 503. It bounds the whole wait, by a timer of this library's own: in the client's
@@ -29,7 +29,7 @@ export interface RedisStoreOptions {
    * of `redisRateLimitStores()` are bounded by it too. Default: 2000, below the issuer's
    * `storeTimeout` (5000), so that the failure is reported as Redis's.
    */
-  commandTimeout?: number;
+  commandTimeout?: number | undefined;
 }
 
 export interface RedisStoreConfig {
