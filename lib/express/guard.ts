@@ -288,8 +288,9 @@ function implicitGuardFor(req: Request, cache: WeakMap<object, { guard: RequestH
   if (cached !== undefined && cached.version === version) return cached.guard;
   let guard: RequestHandler;
   try {
-    const trusted = mountedIssuer(req) ?? (environmentDefaults().signingKey === undefined ? onlyIssuer() : undefined);
-    if (trusted === undefined && environmentDefaults().signingKey === undefined) {
+    const environmentKey = environmentDefaults().signingKey !== undefined;
+    const trusted = mountedIssuer(req) ?? (environmentKey ? undefined : onlyIssuer());
+    if (trusted === undefined && !environmentKey) {
       throw new ConfigurationError(
         'requireScope() found no issuer() in this app or process to trust, and neither OAUTH_SIGNING_KEY_FILE nor OAUTH_TOKEN_SECRET: put authenticate({ issuer: tokens }) before it, tokens being your issuer() (its requests get 500 until then)',
       );

@@ -421,7 +421,8 @@ function resolveIssuerOptions(options: IssuerOptions): IssuerConfig {
   const issuerId = issuerIdentifier(options.issuer, 'issuer()');
   const requireHttps = boolean(options.requireHttps ?? env.production, 'requireHttps');
   if (options.requireHttps === false) warnOnce('ECC_HTTPS_OFF', 'issuer(): requireHttps is false, so client secrets may travel unencrypted; RFC 6749 §2.3.1 requires TLS. Terminate TLS in front of the app and drop the option.');
-  if (requireHttps && new URL(issuerId).protocol !== 'https:' && !isLoopbackHost(new URL(issuerId).hostname)) {
+  const { protocol, hostname } = new URL(issuerId);
+  if (requireHttps && protocol !== 'https:' && !isLoopbackHost(hostname)) {
     throw new ConfigurationError(`\`issuer\` must be an https URL (RFC 8414 §2) while requireHttps is on${env.production ? ' (NODE_ENV=production)' : ''}: the URL clients reach this server at, behind its TLS`);
   }
   const store = resolveStore(options.clients, env.clientsFile);
