@@ -87,11 +87,9 @@ export async function createExampleServer(): Promise<ExampleServer> {
     // The headers the issuer's endpoints send (nosniff, a CSP, HSTS...), on every response here too:
     // the API's answers, its 401 and 403 challenges, and the metadata documents.
     app.use(helmet());
-    app.use('/token', tokens);
-    app.use('/revoke', tokens.revocation);
-    app.use('/introspect', tokens.introspection);
-    app.use('/.well-known/jwks.json', tokens.jwks);
-    app.get(tokens.metadataPath, tokens.metadata); // /.well-known/oauth-authorization-server
+    // Every endpoint at the path of its URL: /token, /revoke, /introspect, /.well-known/jwks.json,
+    // and the RFC 8414 metadata at /.well-known/oauth-authorization-server.
+    app.use(tokens);
 
     // The API's RFC 9728 metadata: its identifier is the audience of its tokens, and every 401/403
     // challenge points to the document, so a client holding only a 401 finds the token endpoint.

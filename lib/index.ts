@@ -1,6 +1,6 @@
 // express-client-credentials: the OAuth 2.0 client credentials grant for Express (RFC 6749 §4.4, RFC 6750, RFC 9068).
 
-export { issuer, type Issuer, type IssuerOptions, type SigningKeys, type TrustedIssuer } from './express/issuer.js';
+export { issuer, type Issuer, type IssuerOptions, type ResolvedEndpoints, type SigningKeys, type TrustedIssuer } from './express/issuer.js';
 export {
   authenticate,
   requireScope,
@@ -13,7 +13,7 @@ export {
   type GuardEnvironmentOptions,
   type TokenLocation,
 } from './express/guard.js';
-export { sendError } from './express/send-error.js';
+export { sendError } from './express/exchange.js';
 export { OAuthError, ConfigurationError, type OAuthErrorCode } from './core/errors.js';
 export { hashSecret, generateClientSecret, type ClientRecord, type ClientAuthMethod } from './core/client.js';
 export { type AuthInfo } from './core/token-verification.js';
@@ -24,7 +24,7 @@ export { MemoryRevocationStore } from './stores/memory-revocation-store.js';
 export { MemoryReplayCache } from './stores/memory-replay-cache.js';
 export { type IntrospectionResponse } from './core/token-introspection.js';
 export { type GrantContext } from './core/token-issuance.js';
-export { type AuditEvent } from './express/audit.js';
+export { type AuditEvent } from './core/audit.js';
 export { type EndpointUrls } from './core/metadata.js';
 export { environmentDefaults, type EnvironmentDefaults } from './env.js';
 export { tokenClient, TokenRequestError, type TokenClient, type TokenClientOptions } from './client/token-client.js';

@@ -2,7 +2,7 @@
 
 import { inspect } from 'node:util';
 import express, { type RequestHandler } from 'express';
-import { ConfigurationError, issuer, MemoryClientStore, requireScope, type Issuer } from 'express-client-credentials';
+import { authenticate, ConfigurationError, issuer, MemoryClientStore, requireScope, type Issuer } from 'express-client-credentials';
 import { TokenRequestError, tokenClient, type TokenClientOptions } from '../../lib/client/token-client.js';
 import { formatBasic } from '../../lib/core/basic-auth.js';
 import { aClient, decodePayload, SECRET, type TestClient } from '../support/fixtures.js';
@@ -66,6 +66,7 @@ async function authorizationServer(options: ServerOptions): Promise<Authorizatio
       '/api/data',
       (req, _res, next) => (apiCalls.push(req.get('authorization')), next()),
       options.apiFront ?? pass,
+      authenticate({ issuer: tokens }),
       requireScope('read'),
       express.raw({ type: '*/*' }),
       (req, res) => {

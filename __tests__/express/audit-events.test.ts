@@ -1,7 +1,7 @@
 // Audit events: structured, with client id, scope, jti and request id, and never a secret, a hash or a token.
 
 import request from 'supertest';
-import type { AuditEvent } from '../../lib/express/audit.js';
+import type { AuditEvent } from '../../lib/core/audit.js';
 import { aClient, tokenServer } from '../support/fixtures.js';
 
 const CC = { grant_type: 'client_credentials' };

@@ -28,30 +28,32 @@ describe('authorization server metadata: RFC 8414 §2 and §3', () => {
     });
   });
 
-  it('lists only the endpoints that are mounted', async () => {
-    const tokens = issuer({ issuer: ISSUER, signingKey: { secret: SECRET }, clients: new MemoryClientStore([]) });
-    const app = express().use('/token', tokens).get(tokens.metadataPath, tokens.metadata);
-    const { body } = await request(app).get('/.well-known/oauth-authorization-server');
-    expect(body.revocation_endpoint).toBeUndefined();
+  it('lists every endpoint at its URL from the issuer identifier, and leaves out one turned off with false', async () => {
+    const tokens = issuer({ issuer: ISSUER, signingKey: { secret: SECRET }, clients: new MemoryClientStore([]), endpoints: { introspection: false } });
+    const app = express().use(tokens);
+    const { body } = await request(app).get('/.well-known/oauth-authorization-server').expect(200);
+    expect(body).toMatchObject({ token_endpoint: `${ISSUER}/token`, jwks_uri: `${ISSUER}/.well-known/jwks.json`, revocation_endpoint: `${ISSUER}/revoke` });
     expect(body.introspection_endpoint).toBeUndefined();
-    expect(body.token_endpoint).toBe(`${ISSUER}/token`);
+    // Turned off means not served either.
+    await request(app).post('/introspect').type('form').send({ token: 'x' }).expect(404);
+    expect(() => issuer({ issuer: ISSUER, signingKey: { secret: SECRET }, clients: [], endpoints: { token: false as unknown as string } })).toThrow('`endpoints.token` cannot be turned off');
   });
 
-  it('lists no URL for a mount path that names none (a pattern or a list), and warns about a Router mount', async () => {
+  it('serves an endpoint alone wherever it is mounted or routed, and says once when that is not where the metadata says (ECC_MOUNT)', async () => {
     const tokens = issuer({ issuer: ISSUER, signingKey: { secret: SECRET }, clients: new MemoryClientStore([]) });
     const app = express();
-    app.use('/:tenant/revoke', tokens.revocation);
-    const router = express.Router();
-    router.use('/introspect', tokens.introspection);
-    app.use('/oauth', router);
-    app.get(tokens.metadataPath, tokens.metadata);
-    const { body } = await request(app).get('/.well-known/oauth-authorization-server');
-    expect(body.revocation_endpoint).toBeUndefined();
-    expect(body.introspection_endpoint).toBeUndefined();
+    app.use('/revoke', tokens.revocation);
+    app.post('/oauth/introspect', tokens.introspection);
     const emitWarning = jest.spyOn(process, 'emitWarning').mockImplementation(() => undefined);
     try {
-      await request(app).post('/oauth/introspect').type('form').send({ token: 'x' });
-      expect(emitWarning).toHaveBeenCalledWith(expect.stringContaining('not mounted with app.use(path, endpoint) on an Express app'), { code: 'ECC_MOUNT' });
+      await request(app).post('/revoke').type('form').send({ token: 'x' }).expect(401);
+      expect(emitWarning).not.toHaveBeenCalled();
+      for (let i = 0; i < 2; i += 1) await request(app).post('/oauth/introspect').type('form').send({ token: 'x' }).expect(401);
+      expect(emitWarning.mock.calls).toEqual([
+        [`the introspection endpoint answered at "/oauth/introspect", but the metadata says it is at ${ISSUER}/introspect: clients that read the metadata will not find it. Mount the issuer with app.use(tokens), or set endpoints.introspection to the URL it is reached at`, { code: 'ECC_MOUNT' }],
+      ]);
+      // Below its mount point an endpoint alone is not reached.
+      await request(app).post('/revoke/more').type('form').send({ token: 'x' }).expect(404);
     } finally {
       emitWarning.mockRestore();
     }
@@ -59,44 +61,39 @@ describe('authorization server metadata: RFC 8414 §2 and §3', () => {
 
   describe('an issuer with a path (RFC 8414 §3 path insertion)', () => {
     const PATHED = `${ISSUER}/tenants/acme`;
-    const mountAll = (app: express.Express, prefix: string) => {
-      const tokens = issuer({ issuer: PATHED, signingKey: { privateKey: keyPairs.ec() }, clients: new MemoryClientStore([]) });
-      app.use(`${prefix}/token`, tokens);
-      app.use(`${prefix}/revoke`, tokens.revocation);
-      app.use(`${prefix}/introspect`, tokens.introspection);
-      app.use(`${prefix}/jwks`, tokens.jwks);
-      app.get(tokens.metadataPath, tokens.metadata);
-      return tokens;
-    };
+    const pathed = (endpoints = {}) => issuer({ issuer: PATHED, signingKey: { privateKey: keyPairs.ec() }, clients: new MemoryClientStore([]), endpoints });
     const expected = {
       issuer: PATHED,
       token_endpoint: `${PATHED}/token`,
       revocation_endpoint: `${PATHED}/revoke`,
       introspection_endpoint: `${PATHED}/introspect`,
-      jwks_uri: `${PATHED}/jwks`,
+      jwks_uri: `${PATHED}/.well-known/jwks.json`,
     };
 
-    it('serves metadata at /.well-known/oauth-authorization-server/tenants/acme', async () => {
-      const app = express();
-      const tokens = mountAll(app, '/tenants/acme');
+    it('serves metadata at /.well-known/oauth-authorization-server/tenants/acme, and each endpoint under /tenants/acme', async () => {
+      const tokens = pathed();
+      const app = express().use(tokens);
       expect(tokens.metadataPath).toBe('/.well-known/oauth-authorization-server/tenants/acme');
       const { body } = await request(app).get('/.well-known/oauth-authorization-server/tenants/acme').expect(200);
       expect(body).toMatchObject(expected);
+      await request(app).get('/tenants/acme/.well-known/jwks.json').expect(200);
+      await request(app).post('/tenants/acme/token').type('form').send({ grant_type: 'client_credentials' }).expect(401);
     });
 
-    it('gives the same URLs when a proxy strips the issuer path before the app', async () => {
-      const app = express();
-      mountAll(app, '');
-      expect((await request(app).get('/.well-known/oauth-authorization-server/tenants/acme')).body).toMatchObject(expected);
+    it('serves each endpoint also without the issuer path, which a proxy in front may strip', async () => {
+      const app = express().use(pathed());
+      await request(app).post('/token').type('form').send({ grant_type: 'client_credentials' }).expect(401);
+      await request(app).post('/introspect').type('form').send({ token: 'x' }).expect(401);
+      await request(app).get('/.well-known/jwks.json').expect(200);
     });
 
-    it('follows nested routers and sub-apps', async () => {
-      const outer = express();
-      const inner = express();
-      mountAll(inner, '/acme');
-      outer.use('/tenants', inner);
-      const { body } = await request(outer).get('/tenants/.well-known/oauth-authorization-server/tenants/acme');
-      expect(body).toMatchObject(expected);
+    it('serves every endpoint from a Router at any depth', async () => {
+      const tokens = pathed();
+      const outer = express().use('/tenants', express.Router().use('/acme', express.Router().use(tokens)));
+      outer.get(tokens.metadataPath, tokens.metadata);
+      await request(outer).post('/tenants/acme/token').type('form').send({ grant_type: 'client_credentials' }).expect(401);
+      await request(outer).post('/tenants/acme/revoke').type('form').send({ token: 'x' }).expect(401);
+      expect((await request(outer).get(tokens.metadataPath)).body).toMatchObject(expected);
     });
   });
 
@@ -108,17 +105,13 @@ describe('authorization server metadata: RFC 8414 §2 and §3', () => {
     expect(decodePayload(token.body.access_token).iss).toBe(metadata.body.issuer);
   });
 
-  it('derives token_endpoint from where the endpoint is mounted, or takes it from the options', async () => {
-    const app = express();
-    const nested = express();
-    const tokens = issuer({ issuer: ISSUER, signingKey: { secret: SECRET }, clients: new MemoryClientStore([]) });
-    nested.use('/oauth/token', tokens);
-    app.use('/auth', nested);
-    app.get('/.well-known/oauth-authorization-server', tokens.metadata);
-    expect((await request(app).get('/.well-known/oauth-authorization-server')).body.token_endpoint).toBe(`${ISSUER}/auth/oauth/token`);
-    const explicit = issuer({ issuer: ISSUER, signingKey: { secret: SECRET }, clients: new MemoryClientStore([]), endpoints: { token: 'https://as.example/t', jwks: 'https://as.example/k' } });
-    const other = express().get('/m', explicit.metadata);
-    expect((await request(other).get('/m')).body).toMatchObject({ token_endpoint: 'https://as.example/t', jwks_uri: 'https://as.example/k' });
+  it('takes each URL from the options, and serves the endpoint at its path', async () => {
+    const tokens = issuer({ issuer: ISSUER, signingKey: { secret: SECRET }, clients: new MemoryClientStore([]), endpoints: { token: `${ISSUER}/auth/oauth/token`, jwks: 'https://keys.example/k' } });
+    const app = express().use('/auth', express().use(tokens)).get('/.well-known/oauth-authorization-server', tokens.metadata);
+    expect((await request(app).get('/.well-known/oauth-authorization-server')).body).toMatchObject({ token_endpoint: `${ISSUER}/auth/oauth/token`, jwks_uri: 'https://keys.example/k' });
+    expect(tokens.endpoints.token).toBe(`${ISSUER}/auth/oauth/token`);
+    await request(app).post('/auth/oauth/token').type('form').send({ grant_type: 'client_credentials' }).expect(401);
+    await request(app).post('/auth/token').type('form').send({ grant_type: 'client_credentials' }).expect(404);
   });
 });
 

@@ -200,7 +200,7 @@ describe('the two-line setup: requireScope() alone', () => {
     expect((await request(app).get('/api/data')).headers['www-authenticate']).toBe(`Bearer ${REALM}`);
   });
 
-  it('finds an issuer mounted in a parent app, with an ephemeral key', async () => {
+  it('finds the issuer() whose middleware the request passed through in a parent app, with an ephemeral key', async () => {
     const client = await aClient();
     const parent = express();
     const api = express();
@@ -208,7 +208,7 @@ describe('the two-line setup: requireScope() alone', () => {
     forgetWarnings();
     const emitWarning = jest.spyOn(process, 'emitWarning').mockImplementation(() => undefined);
     try {
-      parent.use('/token', issuer({ issuer: ISSUER, secretHashCost: 4, clients: [client.record] }));
+      parent.use(issuer({ issuer: ISSUER, secretHashCost: 4, clients: [client.record] }));
       expect(emitWarning.mock.calls).toEqual([[expect.stringContaining('ephemeral ES256 key'), { code: 'ECC_EPHEMERAL_KEY' }]]);
     } finally {
       emitWarning.mockRestore();

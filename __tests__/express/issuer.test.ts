@@ -94,21 +94,33 @@ describe('token endpoint: RFC 6749 §4.4 and §5.1', () => {
 
   it("mounted on a Router, keys its limits on the address the app's trust proxy gives", async () => {
     const tokens = issuer({ issuer: ISSUER, signingKey: { secret: SECRET }, secretHashCost: 4, clients: [basicClient.record], rateLimit: { perAddress: { limit: 1 } } });
-    const outer = express().set('trust proxy', 'loopback').use(express.Router().use('/token', tokens));
+    const outer = express().set('trust proxy', 'loopback').use(express.Router().use(tokens));
     const warning = jest.spyOn(process, 'emitWarning').mockImplementation(() => undefined);
     try {
       const from = (address: string) => request(outer).post('/token').set('X-Forwarded-For', address).type('form').send(CC);
       expect((await from('203.0.113.30')).status).toBe(401);
       expect((await from('203.0.113.30')).status).toBe(429);
       expect((await from('203.0.113.31')).status).toBe(401);
-      // A Router tells the endpoint nothing of where it is mounted: said, for the metadata's sake.
-      expect(warning.mock.calls).toEqual([[expect.stringContaining('the token endpoint is not mounted with app.use(path, endpoint) on an Express app'), { code: 'ECC_MOUNT' }]]);
+      // At the path of its URL: nothing to say.
+      expect(warning).not.toHaveBeenCalled();
     } finally {
       warning.mockRestore();
     }
   });
 
-  it('on a Router with its URL given in endpoints, says nothing and lists that URL in the metadata', async () => {
+  it('mounted at a path its URL does not name, serves the token endpoint there and says so once (ECC_MOUNT)', async () => {
+    const tokens = issuer({ issuer: ISSUER, signingKey: { secret: SECRET }, secretHashCost: 4, clients: [basicClient.record] });
+    const outer = express().use('/v1', express.Router().use('/token', tokens)).get(tokens.metadataPath, tokens.metadata);
+    const warning = jest.spyOn(process, 'emitWarning').mockImplementation(() => undefined);
+    try {
+      for (let i = 0; i < 2; i += 1) await request(outer).post('/v1/token').auth(basicClient.id, basicClient.secret).type('form').send(CC).expect(200);
+      expect(warning.mock.calls).toEqual([[expect.stringContaining(`the token endpoint answered at "/v1/token", but the metadata says it is at ${ISSUER}/token`), { code: 'ECC_MOUNT' }]]);
+    } finally {
+      warning.mockRestore();
+    }
+  });
+
+  it('with its URL given in endpoints, serves it there, says nothing and lists that URL in the metadata', async () => {
     const tokens = issuer({ issuer: ISSUER, signingKey: { secret: SECRET }, secretHashCost: 4, clients: [basicClient.record], endpoints: { token: `${ISSUER}/v1/token` } });
     const outer = express().use('/v1', express.Router().use('/token', tokens)).get(tokens.metadataPath, tokens.metadata);
     const warning = jest.spyOn(process, 'emitWarning').mockImplementation(() => undefined);
@@ -119,6 +131,15 @@ describe('token endpoint: RFC 6749 §4.4 and §5.1', () => {
       warning.mockRestore();
     }
     expect((await request(outer).get(tokens.metadataPath).expect(200)).body.token_endpoint).toBe(`${ISSUER}/v1/token`);
+  });
+
+  it('is plain middleware: what is not one of its paths goes on to the next handler', async () => {
+    const tokens = issuer({ issuer: ISSUER, signingKey: { secret: SECRET }, secretHashCost: 4, clients: [basicClient.record] });
+    const app = express().use(tokens).get('/other', (_req, res) => { res.send('next'); });
+    await request(app).get('/other').expect(200, 'next');
+    await request(app).get('/token').expect(405);
+    expect(typeof tokens).toBe('function');
+    expect('listen' in tokens).toBe(false);
   });
 
   it('warns once when its list of clients is empty, since every request would get 401 without a word', () => {

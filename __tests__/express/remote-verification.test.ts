@@ -33,9 +33,7 @@ async function authorizationServer(signingKey: SigningKeyInput): Promise<Authori
       if (req.method === 'GET') fetches.push(req.path);
       next();
     });
-    app.use('/token', tokens);
-    app.use('/jwks', tokens.jwks);
-    app.get(tokens.metadataPath, tokens.metadata);
+    app.use(tokens);
     return app;
   });
   return { ...listening, tokens: tokens as Issuer, fetches };
@@ -65,12 +63,12 @@ describe('a separate resource server verifying through the JWKS: RFC 7517 and RF
     const rs = track(await resourceServer({ issuer: as.url, discover: true }));
     const token = await tokenFrom(as);
     for (let i = 0; i < 5; i++) await callApi(rs, token).expect(200, { client_id: client.id });
-    expect(as.fetches).toEqual(['/.well-known/oauth-authorization-server', '/jwks']);
+    expect(as.fetches).toEqual(['/.well-known/oauth-authorization-server', '/.well-known/jwks.json']);
   });
 
   it('verifies with a configured jwksUri, and refuses tokens of another audience', async () => {
     const as = track(await authorizationServer({ privateKey: keyPairs.rsa() }));
-    const rs = track(await resourceServer({ issuer: as.url, jwksUri: `${as.url}/jwks`, audience: 'https://elsewhere.example' }));
+    const rs = track(await resourceServer({ issuer: as.url, jwksUri: `${as.url}/.well-known/jwks.json`, audience: 'https://elsewhere.example' }));
     const res = await callApi(rs, await tokenFrom(as));
     expect(res.status).toBe(401);
     expect(res.body.error_description).toBe('The token audience is not this resource');
@@ -78,7 +76,7 @@ describe('a separate resource server verifying through the JWKS: RFC 7517 and RF
 
   it('refetches for an unknown kid at most once per cooldown: forged kids cause no refetch storm', async () => {
     const as = track(await authorizationServer({ privateKey: keyPairs.ec() }));
-    const rs = track(await resourceServer({ issuer: as.url, jwksUri: `${as.url}/jwks`, jwksCache: { cooldown: 200 } }));
+    const rs = track(await resourceServer({ issuer: as.url, jwksUri: `${as.url}/.well-known/jwks.json`, jwksCache: { cooldown: 200 } }));
     const token = await tokenFrom(as);
     await callApi(rs, token).expect(200);
     await sleep(250); // past the cooldown of the first fetch: one unknown kid may refetch, once
@@ -88,13 +86,13 @@ describe('a separate resource server verifying through the JWKS: RFC 7517 and RF
     );
     const statuses = await Promise.all(forged.map(async (bad) => (await callApi(rs, bad)).status));
     expect(statuses).toEqual(Array(30).fill(401));
-    expect(as.fetches.filter((path) => path === '/jwks')).toHaveLength(2);
+    expect(as.fetches.filter((path) => path === '/.well-known/jwks.json')).toHaveLength(2);
     await callApi(rs, token).expect(200);
   });
 
   it('keeps serving from its cache while the authorization server is down, past maxAge', async () => {
     const as = await authorizationServer({ privateKey: keyPairs.ed25519() });
-    const rs = track(await resourceServer({ issuer: as.url, jwksUri: `${as.url}/jwks`, jwksCache: { maxAge: 50, cooldown: 10 } }));
+    const rs = track(await resourceServer({ issuer: as.url, jwksUri: `${as.url}/.well-known/jwks.json`, jwksCache: { maxAge: 50, cooldown: 10 } }));
     const token = await tokenFrom(as);
     await callApi(rs, token).expect(200);
     await close(as);

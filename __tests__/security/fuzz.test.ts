@@ -374,8 +374,7 @@ describe('the guard under arbitrary Authorization headers and tokens: RFC 6750 Â
     server = await serve((url) => {
       const app = express();
       const tokens = issuer({ issuer: ISSUER, signingKey: { privateKey: ec }, additionalKeys: [{ privateKey: rsa }, { privateKey: ed }], secretHashCost: 4, clients: [client.record], rateLimit: false });
-      app.use('/token', tokens);
-      app.use('/jwks', tokens.jwks);
+      app.use(tokens);
       const handler = (route: Route) => (req: Request, res: Response) => {
         reached += 1;
         const token = req.auth?.token ?? '';
@@ -387,7 +386,7 @@ describe('the guard under arbitrary Authorization headers and tokens: RFC 6750 Â
       app.all('/pk', authenticate({ publicKey: publicKeys, issuer: ISSUER }), requireAnyScope('read', 'admin'), handler('/pk'));
       app.all('/multi', express.urlencoded({ extended: false }), authenticate({ secret: SECRET, issuer: ISSUER, tokenLocations: ['header', 'body', 'query'] }), requireScope('read'), handler('/multi'));
       app.all('/implicit', requireScope('read'), handler('/implicit'));
-      app.all('/remote', authenticate({ issuer: ISSUER, jwksUri: `${url}/jwks` }), requireScope('read'), handler('/remote'));
+      app.all('/remote', authenticate({ issuer: ISSUER, jwksUri: `${url}/.well-known/jwks.json` }), requireScope('read'), handler('/remote'));
       return app;
     });
   });

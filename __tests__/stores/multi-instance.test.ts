@@ -54,9 +54,7 @@ async function startInstance(name: string): Promise<Instance> {
       },
       onInternalError: () => undefined,
     });
-    app.use('/token', tokens);
-    app.use('/revoke', tokens.revocation);
-    app.use('/introspect', tokens.introspection);
+    app.use(tokens);
     app.get('/api/data', requireScope('read'), (req, res) => res.json({ instance: name, client_id: req.auth?.clientId }));
     return app;
   });

@@ -41,9 +41,7 @@ function app(redis: RedisCommandSender, stores: Stores, reports: string[] = []) 
   };
   const tokens = issuer(options);
   const server = express();
-  server.use('/token', tokens);
-  server.use('/revoke', tokens.revocation);
-  server.use('/introspect', tokens.introspection);
+  server.use(tokens);
   server.get('/api/data', requireScope('read'), (req, res) => res.json({ client_id: req.auth?.clientId }));
   return server;
 }
@@ -171,7 +169,7 @@ describeWithRedis('Redis unreachable: the configured failure mode, with no hang'
       try {
         const store = new RedisRevocationStore(redis, { prefix, commandTimeout: 60_000 });
         const tokens = issuer({ issuer: ISSUER, signingKey: { secret: SECRET }, clients: [client.record], revocations: store, storeTimeout: STORE_TIMEOUT, onInternalError: () => undefined });
-        const server = express().use('/token', tokens).get('/api/data', requireScope('read'), (_req, res) => res.end('ok'));
+        const server = express().use(tokens).get('/api/data', requireScope('read'), (_req, res) => res.end('ok'));
         await request(server).get('/api/data').set('Authorization', `Bearer ${aToken()}`).expect(200);
         await proxy.cut();
         await waitFor(() => !redis.isReady);

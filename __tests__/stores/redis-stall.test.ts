@@ -67,9 +67,7 @@ function deployment(client: RedisCommandSender, { prefix = uniquePrefix(), lock 
     onInternalError: (line) => reports.push(line),
   });
   const app = express();
-  app.use('/token', tokens);
-  app.use('/revoke', tokens.revocation);
-  app.use('/introspect', tokens.introspection);
+  app.use(tokens);
   app.get('/api/data', authenticate({ issuer: tokens }), requireScope('read'), (req, res) => res.json({ client_id: req.auth?.clientId }));
   return { app, reports };
 }

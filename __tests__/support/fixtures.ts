@@ -52,11 +52,8 @@ export function tokenServer(clients: readonly TestClient[], options: IssuerOptio
   const app = express();
   const registered = clients.length === 0 ? new MemoryClientStore([]) : clients.map((c) => c.record);
   const tokens = issuer({ issuer: ISSUER, signingKey: { secret: SECRET }, secretHashCost: 4, clients: registered, ...options });
-  app.use('/token', tokens);
-  app.use('/revoke', tokens.revocation);
-  app.use('/introspect', tokens.introspection);
-  app.use('/.well-known/jwks.json', tokens.jwks);
-  app.get(tokens.metadataPath, tokens.metadata);
+  // Every endpoint at its default path, and the mark requireScope() alone finds the issuer by.
+  app.use(tokens);
   app.get('/api/data', requireScope('read'), (req, res) => {
     res.json({ client_id: req.auth?.clientId, scope: req.auth?.scopes.join(' ') });
   });

@@ -57,6 +57,9 @@ export function rawRequest(baseUrl: string, agent: http.Agent, req: RawRequest, 
       const url = new URL(baseUrl);
       const headers: Record<string, string> = { ...req.headers };
       if (req.body !== undefined && !req.chunked) headers['Content-Length'] = String(req.body.length);
+      // Said outright: Node frames a GET or HEAD body only when told, and would otherwise send its
+      // bytes unframed, which the server reads as a second, malformed request.
+      if (req.body !== undefined && req.chunked) headers['Transfer-Encoding'] = 'chunked';
       const outgoing = http.request({ host: url.hostname, port: url.port, method: req.method, path: req.path, headers, agent });
       let answered = false;
       const timer = setTimeout(() => {

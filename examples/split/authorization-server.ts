@@ -13,11 +13,7 @@ export function createAuthorizationServer(): Express {
   const tokens = issuer({ onAuditEvent: (event) => log({ level: event.type.endsWith('failed') || event.type === 'rate_limited' ? 'warn' : 'info', ...event }) });
   const app = express();
   app.disable('x-powered-by');
-  app.use('/token', tokens);
-  app.use('/revoke', tokens.revocation);
-  app.use('/introspect', tokens.introspection);
-  app.use('/.well-known/jwks.json', tokens.jwks);
-  app.get(tokens.metadataPath, tokens.metadata);
+  app.use(tokens); // token, revocation, introspection, JWKS and metadata, each at its path
   return app;
 }
 

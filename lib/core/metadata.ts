@@ -3,17 +3,18 @@
 import { CLIENT_AUTH_METHODS } from './client.js';
 import type { PublicJwk, SigningKey } from './signing-keys.js';
 
-/** Absolute URLs of the issuer's endpoints; an endpoint that is not served is left out. */
+/** The issuer's `endpoints` option: absolute URLs, or `false` for an endpoint that is not served. */
 export interface EndpointUrls {
   readonly token?: string | undefined;
   readonly jwks?: string | undefined;
-  readonly revocation?: string | undefined;
-  readonly introspection?: string | undefined;
+  readonly revocation?: string | false | undefined;
+  readonly introspection?: string | false | undefined;
 }
 
 export interface MetadataInput {
   readonly issuer: string;
-  readonly endpoints: EndpointUrls;
+  /** The URLs to list; an endpoint that is not served is left out. */
+  readonly endpoints: { readonly token: string; readonly jwks: string; readonly revocation?: string | undefined; readonly introspection?: string | undefined };
   readonly scopesSupported: readonly string[] | undefined;
 }
 

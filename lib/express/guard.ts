@@ -1,7 +1,8 @@
 // The resource server's Bearer guard: RFC 6750 §2 and §3, RFC 9068 §4.
 
 import type { Request, RequestHandler, Response, NextFunction } from 'express';
-import { ConfigurationError, OAuthError, wwwAuthenticate } from '../core/errors.js';
+import { challenged, findBearerToken, insufficientScope, missingToken, type ChallengeFields, type TokenLocation } from '../core/bearer.js';
+import { ConfigurationError, OAuthError } from '../core/errors.js';
 import { isScopeToken } from '../core/scope.js';
 import { KeySetUnavailableError, RemoteKeySet } from '../core/remote-key-set.js';
 import { resolveVerificationKey, type VerificationKey, type VerificationKeyInput } from '../core/signing-keys.js';
@@ -12,17 +13,18 @@ import { VerifiedTokenCache } from '../core/token-cache.js';
 import { assertRevocationStore, type RevocationStore } from '../core/stores.js';
 import { warnOnce } from '../core/warnings.js';
 import { defaultAudience, environmentDefaults, issuerIdentifier } from '../env.js';
-import { issuersVersion, mountedIssuers, onlyIssuer, type Issuer, type TrustedIssuer } from './issuer.js';
+import type { Issuer } from './issuer.js';
+import { issuerOfRequest, issuersVersion, onlyIssuer, type TrustedIssuer } from './trusted-issuers.js';
 import { absoluteUrl, boolean, checkOptions, nonNegativeNumber, oneOf, positiveInteger, realmOption } from '../core/options.js';
 import { storeCall } from '../core/store-call.js';
 import { REVOCATION_MARGIN } from '../core/token-introspection.js';
-import { reportInternalError, sendError } from './send-error.js';
+import { reportInternalError } from '../core/exchange.js';
+import { sendError } from './exchange.js';
 import { throttledReporter } from '../core/throttled-report.js';
 import { resourceMetadataUrl, isProtectedResource, type ProtectedResource } from './protected-resource.js';
 import './augment-request.js';
 
-/** Where a guard looks for the token (RFC 6750 §2); only the header unless you opt in. */
-export type TokenLocation = 'header' | 'body' | 'query';
+export type { TokenLocation } from '../core/bearer.js';
 
 interface GuardCommonOptions {
   /** Accepted `aud` values; the token must name one. Default: the issuer's audience, `OAUTH_AUDIENCE`, or issuer + `/api`. */
@@ -120,6 +122,7 @@ interface GuardConfig {
   readonly tokenCache: VerifiedTokenCache | undefined;
   readonly remoteKeys: RemoteKeySet | undefined;
   readonly resourceMetadata: string | undefined;
+  readonly challenge: ChallengeFields;
   readonly report: (kind: string, message: string) => void;
 }
 
@@ -130,15 +133,10 @@ interface GuardConfig {
  */
 export function authenticate(options: AuthenticateOptions = {}): RequestHandler {
   const config = resolveGuardOptions(options);
-  const challenge = (fields: Record<string, string | undefined> = {}): string =>
-    wwwAuthenticate('Bearer', { realm: config.realm, ...fields, resource_metadata: config.resourceMetadata });
-
   const fail = (error: unknown, res: Response, next: NextFunction): void => {
     if (!(error instanceof OAuthError)) return next(error);
     if (error.status >= 500) reportInternalError(error, (message) => config.report(error.message, message));
-    const answer =
-      error.headers['WWW-Authenticate'] !== undefined || error.status >= 500 ? error
-      : error.withHeaders({ 'WWW-Authenticate': challenge({ error: error.error, error_description: error.message }) });
+    const answer = challenged(error, config.challenge);
     if (config.delegateErrors) return next(answer);
     sendError(res, answer);
   };
@@ -148,11 +146,8 @@ export function authenticate(options: AuthenticateOptions = {}): RequestHandler 
     let auth: AuthInfo | undefined;
     try {
       const token = bearerToken(req, config.locations);
-      if (token === undefined) {
-        // RFC 6750 §3.1: a request without credentials SHOULD NOT get an error code; it still gets
-        // realm and resource_metadata, from which a client finds where to get a token (RFC 9728 §5.1).
-        throw new OAuthError('invalid_token', 401, 'An access token is required', { 'WWW-Authenticate': challenge() });
-      }
+      // From realm and resource_metadata a client finds where to get a token (RFC 9728 §5.1).
+      if (token === undefined) throw missingToken(config.challenge);
       // Remote keys may need fetching first; everything else about a token is known here and now.
       auth = config.tokenCache?.get(token, config.verifier.keys(), Date.now() / 1000, config.verifier.clockTolerance) ?? (config.remoteKeys === undefined ? verify(token, config) : undefined);
       if (auth === undefined || config.revocations !== undefined) {
@@ -238,21 +233,12 @@ function scopeGuard(required: string[], match: 'every' | 'some', name: string): 
     throw new ConfigurationError(`${name}() takes one or more scope names (printable ASCII, no spaces, quotes or backslashes)`);
   }
   const scopeList = required.join(' ');
-  const implicitGuards = new WeakMap<object, { guard: RequestHandler; version: number }>();
+  const implicitGuards: ImplicitGuards = { byIssuer: new WeakMap() };
 
   const check = (req: Request, res: Response, next: NextFunction): void => {
     const granted = req.auth!.scopes;
     if (required[match]((scope) => granted.includes(scope))) return next();
-    const error = new OAuthError('insufficient_scope', 403, 'The access token lacks the required scope', {
-      'WWW-Authenticate': wwwAuthenticate('Bearer', {
-        realm: realmOf(req),
-        error: 'insufficient_scope',
-        error_description: 'The access token lacks the required scope',
-        scope: scopeList,
-        // RFC 9728 §5.1 defines the parameter for any Bearer challenge; MCP's step-up flow reads it from this 403.
-        resource_metadata: guardOf(req)?.resourceMetadata,
-      }),
-    });
+    const error = insufficientScope(guardOf(req)?.challenge, scopeList);
     if (delegatesOf(req)) return next(error);
     sendError(res, error);
   };
@@ -271,28 +257,31 @@ function scopeGuard(required: string[], match: 'every' | 'some', name: string): 
 const GUARD = Symbol('express-client-credentials.guard');
 type GuardedRequest = Request & { [GUARD]?: GuardConfig };
 const guardOf = (req: Request): GuardConfig | undefined => (req as GuardedRequest)[GUARD];
-const realmOf = (req: Request): string | undefined => guardOf(req)?.realm;
 const delegatesOf = (req: Request): boolean => guardOf(req)?.delegateErrors ?? false;
 
 /**
- * The guard `requireScope()` runs alone in an app. It trusts, in this order: an issuer() mounted
- * in the request's app or one above it; the environment's key; the process's only live issuer()
- * (on a Router, which tells it nothing). Made at the first request, and made again when issuers
- * are created or closed, so trust follows them. A setup mistake (nothing to trust, an environment
- * that does not resolve) is said once, naming the fix, and answered 500 `server_error` meanwhile.
+ * The guard `requireScope()` runs alone. It trusts, in this order: the issuer() whose middleware
+ * the request passed through; the environment's key; the process's only live issuer(). Made once
+ * per issuer, and for the other two made again when issuers are created or closed, so trust
+ * follows them. A setup mistake (nothing to trust, an environment that does not resolve) is said
+ * once, naming the fix, and answered 500 `server_error` meanwhile.
  */
-function implicitGuardFor(req: Request, cache: WeakMap<object, { guard: RequestHandler; version: number }>): RequestHandler {
-  const app = req.app as object;
+function implicitGuardFor(req: Request, cache: ImplicitGuards): RequestHandler {
+  const passed = issuerOfRequest(req);
+  if (passed !== undefined) {
+    let guard = cache.byIssuer.get(passed);
+    if (guard === undefined) cache.byIssuer.set(passed, (guard = authenticate({ issuer: passed })));
+    return guard;
+  }
   const version = issuersVersion();
-  const cached = cache.get(app);
-  if (cached !== undefined && cached.version === version) return cached.guard;
+  if (cache.fallback !== undefined && cache.fallback.version === version) return cache.fallback.guard;
   let guard: RequestHandler;
   try {
     const environmentKey = environmentDefaults().signingKey !== undefined;
-    const trusted = mountedIssuer(req) ?? (environmentKey ? undefined : onlyIssuer());
+    const trusted = environmentKey ? undefined : onlyIssuer();
     if (trusted === undefined && !environmentKey) {
       throw new ConfigurationError(
-        'requireScope() found no issuer() in this app or process to trust, and neither OAUTH_SIGNING_KEY_FILE nor OAUTH_TOKEN_SECRET: put authenticate({ issuer: tokens }) before it, tokens being your issuer() (its requests get 500 until then)',
+        'requireScope() found no issuer() on the request\'s way or in this process to trust, and neither OAUTH_SIGNING_KEY_FILE nor OAUTH_TOKEN_SECRET: mount the issuer with app.use(tokens) before the route, or put authenticate({ issuer: tokens }) before it (its requests get 500 until then)',
       );
     }
     guard = authenticate(trusted === undefined ? {} : { issuer: trusted });
@@ -300,49 +289,31 @@ function implicitGuardFor(req: Request, cache: WeakMap<object, { guard: RequestH
     warnOnce('ECC_NO_GUARD', error instanceof Error ? error.message : String(error));
     guard = (_req, res) => sendError(res, error);
   }
-  cache.set(app, { guard, version });
+  cache.fallback = { guard, version };
   return guard;
 }
 
-/** The issuer mounted in the request's app or an app above it. */
-function mountedIssuer(req: Request): TrustedIssuer | undefined {
-  for (let app = req.app as { parent?: unknown } | undefined; app !== undefined; app = app.parent as typeof app) {
-    const trusted = mountedIssuers.get(app);
-    if (trusted !== undefined) return trusted;
-  }
-  return undefined;
+interface ImplicitGuards {
+  readonly byIssuer: WeakMap<TrustedIssuer, RequestHandler>;
+  fallback?: { readonly guard: RequestHandler; readonly version: number } | undefined;
 }
 
-/** RFC 6750 §2: the token from the enabled locations; sent in more than one place is `invalid_request`. */
+/** The places of an Express request that may carry a token (RFC 6750 §2), for the core to choose from. */
 function bearerToken(req: Request, locations: ReadonlySet<TokenLocation>): string | undefined {
-  const header = req.get('authorization');
-  const fromHeader = header !== undefined && /^bearer(\s|$)/i.test(header) ? header : undefined;
   const body: unknown = req.body;
-  const fromBody =
-    typeof body === 'object' && body !== null && req.is('application/x-www-form-urlencoded') && req.method !== 'GET'
-      ? (body as Record<string, unknown>).access_token
-      : undefined;
-  // req.query parses the query string on every read: only when there is one.
-  const fromQuery = req.url.includes('?') ? (req.query as Record<string, unknown> | undefined)?.access_token : undefined;
-  // Counted even where not enabled: a token in the URL next to the header is a confused client.
-  if (Number(fromHeader !== undefined) + Number(fromBody !== undefined) + Number(fromQuery !== undefined) > 1) {
-    throw malformed('The access token was sent in more than one way');
-  }
-  if (fromHeader !== undefined && locations.has('header')) {
-    const match = /^bearer +([A-Za-z0-9\-._~+/]+=*) *$/i.exec(fromHeader);
-    if (match === null) throw malformed('The Authorization header is not a single Bearer token');
-    return match[1];
-  }
-  const other = locations.has('body') && fromBody !== undefined ? fromBody : locations.has('query') ? fromQuery : undefined;
-  if (other === undefined) return undefined;
-  if (typeof other !== 'string' || other === '') throw malformed('The access_token parameter is malformed');
+  const found = findBearerToken(
+    {
+      authorization: req.get('authorization'),
+      bodyToken:
+        typeof body === 'object' && body !== null && req.method !== 'GET' && req.is('application/x-www-form-urlencoded') ? (body as Record<string, unknown>).access_token : undefined,
+      // req.query parses the query string on every read: only when there is one.
+      queryToken: req.url.includes('?') ? (req.query as Record<string, unknown> | undefined)?.access_token : undefined,
+    },
+    locations,
+  );
   // RFC 6750 §2.3: responses to a URI carrying a token SHOULD be marked private.
-  if (other === fromQuery) req.res?.set('Cache-Control', 'private');
-  return other;
-}
-
-function malformed(description: string): OAuthError {
-  return new OAuthError('invalid_request', 400, description);
+  if (found?.inQuery === true) req.res?.set('Cache-Control', 'private');
+  return found?.token;
 }
 
 function resolveGuardOptions(options: AuthenticateOptions): GuardConfig {
@@ -427,6 +398,7 @@ function resolveGuardOptions(options: AuthenticateOptions): GuardConfig {
     tokenCache: tokenCache(given.tokenCache),
     remoteKeys,
     resourceMetadata,
+    challenge: { realm, resource_metadata: resourceMetadata },
     report: given.onInternalError !== undefined ? throttledReporter(hook(given.onInternalError, 'onInternalError')) : (report ?? throttledReporter((message) => console.error(message))),
   };
 }

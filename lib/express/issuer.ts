@@ -2,37 +2,44 @@
 // (RFC 7009), introspection (RFC 7662), metadata (RFC 8414) and published keys (RFC 7517).
 
 import { generateKeyPairSync } from 'node:crypto';
-import express, { type Express, type Request, type RequestHandler } from 'express';
+import type { Request, RequestHandler } from 'express';
+import { ipKeyGenerator } from 'express-rate-limit';
 import type { HelmetOptions } from 'helmet';
-import { BCRYPT, DEFAULT_HASH_COST, type ClientRecord } from '../core/client.js';
-import { clientAuthenticator, type SecretCacheRules } from '../core/client-authentication.js';
-import { ClientKeys } from '../core/client-assertion.js';
-import { ConfigurationError, OAuthError, wwwAuthenticate } from '../core/errors.js';
-import type { JsonObject } from '../core/jws.js';
-import { authorizationServerMetadata, jsonWebKeySet, metadataPath, type EndpointUrls } from '../core/metadata.js';
-import { resolveSigningKey, type SigningKey, type SigningKeyInput, type VerificationKey } from '../core/signing-keys.js';
-import { introspectToken, requireTokenParameter, revokeToken, type OwnTokens } from '../core/token-introspection.js';
-import { checkGrantType, issueAccessToken, type GrantContext, type IssuanceConfig } from '../core/token-issuance.js';
-import { MAX_TOKEN_LIFETIME } from '../core/token-lifetime.js';
-import { storeCall } from '../core/store-call.js';
-import { defaultAudience, environmentDefaults, issuerIdentifier } from '../env.js';
-import { assertClientStore, type ClientStore } from '../core/stores.js';
-import { MemoryClientStore } from '../stores/memory-client-store.js';
-import { MemoryRevocationStore } from '../stores/memory-revocation-store.js';
-import { assertRevocationStore, type RevocationStore } from '../core/stores.js';
-import { MemoryReplayCache } from '../stores/memory-replay-cache.js';
-import { assertReplayCache, type ReplayCache } from '../core/stores.js';
-import { auditor, type AuditEvent } from './audit.js';
-import { reportInternalError, sendJson } from './send-error.js';
-import { securityHeaders } from './security-headers.js';
-import { clientEndpoint, type EndpointContext } from './client-endpoint.js';
-import { failureLockRules, perAddressLimiter, type LimiterOptions } from './rate-limits.js';
 import { AdmissionQueue, type AdmissionLimits } from '../core/admission.js';
+import { auditor, type AuditEvent } from '../core/audit.js';
 import { compareWorkers, releaseIdleWorkers } from '../core/bcrypt.js';
-import { throttledReporter } from '../core/throttled-report.js';
+import { BCRYPT, DEFAULT_HASH_COST, type ClientRecord } from '../core/client.js';
+import { ClientKeys } from '../core/client-assertion.js';
+import { clientAuthenticator, type SecretCacheRules } from '../core/client-authentication.js';
+import type { ClientEndpointContext } from '../core/client-endpoint.js';
+import { ConfigurationError, wwwAuthenticate } from '../core/errors.js';
+import { reportInternalError } from '../core/exchange.js';
+import { issuerEndpoints } from '../core/issuer-endpoints.js';
+import type { JsonObject } from '../core/jws.js';
+import { KeyRing, type SigningKeys } from '../core/key-ring.js';
 import { isLoopbackHost } from '../core/loopback.js';
+import { authorizationServerMetadata, metadataPath, type EndpointUrls } from '../core/metadata.js';
 import { absoluteUrl, boolean, checkOptions, definedOptions, positiveInteger, realmOption } from '../core/options.js';
+import type { SigningKeyInput } from '../core/signing-keys.js';
+import { storeCall } from '../core/store-call.js';
+import { assertClientStore, assertReplayCache, assertRevocationStore, type ClientStore, type ReplayCache, type RevocationStore } from '../core/stores.js';
+import { throttledReporter } from '../core/throttled-report.js';
+import type { OwnTokens } from '../core/token-introspection.js';
+import type { GrantContext, IssuanceConfig } from '../core/token-issuance.js';
+import { MAX_TOKEN_LIFETIME } from '../core/token-lifetime.js';
 import { warnOnce } from '../core/warnings.js';
+import { defaultAudience, environmentDefaults, issuerIdentifier } from '../env.js';
+import { MemoryClientStore } from '../stores/memory-client-store.js';
+import { MemoryReplayCache } from '../stores/memory-replay-cache.js';
+import { MemoryRevocationStore } from '../stores/memory-revocation-store.js';
+import { serveClientEndpoint, type ServeEndpoint } from './client-endpoint.js';
+import { send } from './exchange.js';
+import { failureLockRules, perAddressLimiter, type LimiterOptions } from './rate-limits.js';
+import { securityHeaders } from './security-headers.js';
+import { markRequest, registerIssuer, type TrustedIssuer } from './trusted-issuers.js';
+
+export type { SigningKeys } from '../core/key-ring.js';
+export type { TrustedIssuer } from './trusted-issuers.js';
 
 export interface IssuerOptions {
   /** Client registrations: a list of records or a `ClientStore`. Default: the `OAUTH_CLIENTS_FILE` file. */
@@ -61,7 +68,12 @@ export interface IssuerOptions {
   accessTokenTtl?: number | undefined;
   /** `scopes_supported` in the metadata. Default: every scope of the clients, when given as a list or a MemoryClientStore. */
   scopesSupported?: readonly string[] | undefined;
-  /** Absolute URLs for the metadata, where the derived ones are wrong (a proxy that rewrites paths). Default: the issuer's origin and path, plus where each endpoint is mounted. */
+  /**
+   * Each endpoint's absolute URL, as the metadata lists it and as the issuer serves it (at its
+   * path, and at its path without the issuer's own, which a proxy may strip); `false` turns off
+   * revocation or introspection. Default: the issuer identifier plus `/token`, `/.well-known/jwks.json`,
+   * `/revoke` and `/introspect`.
+   */
   endpoints?: EndpointUrls | undefined;
   /** Seconds a JWKS response may be cached (`Cache-Control: max-age`). Default: 300. */
   jwksMaxAge?: number | undefined;
@@ -113,39 +125,25 @@ export interface IssuerOptions {
   onInternalError?: ((message: string) => void) | undefined;
 }
 
-/** The keys of an issuer at one moment: one signs, all are published and accepted. */
-export interface SigningKeys {
-  signingKey: SigningKeyInput;
-  additionalKeys?: readonly SigningKeyInput[] | undefined;
-}
-
-/** What a guard needs to trust an issuer: its identifier, audience, keys and revocations. */
-export interface TrustedIssuer {
-  readonly issuer: string;
-  readonly audience: string;
-  readonly keys: () => readonly VerificationKey[];
-  readonly revocations?: RevocationStore | undefined;
-  /** Milliseconds a revocation lookup may take. */
-  readonly storeTimeout?: number | undefined;
-  /** Where guards verifying for this issuer report their 503s (the issuer's `onInternalError`, throttled). */
-  readonly report?: ((kind: string, message: string) => void) | undefined;
-}
-
-/** The token endpoint, mounted with `app.use(path, …)`, and its companions. */
-export type Issuer = Express & {
-  /** Serves RFC 8414 metadata; mount at `metadataPath`. */
+/** The token endpoint and its companions, as one Express middleware that serves each at its path. */
+export type Issuer = RequestHandler & {
+  /** Serves RFC 8414 metadata wherever it is mounted (the issuer itself serves it at `metadataPath`). */
   readonly metadata: RequestHandler;
   /** Where RFC 8414 §3 puts the metadata of this issuer: `/.well-known/oauth-authorization-server` plus the issuer's path. */
   readonly metadataPath: string;
-  /** Serves the RFC 7517 key set; mount with `app.use(path, …)` so that `jwks_uri` follows. */
-  readonly jwks: Express;
-  /** The RFC 7009 revocation endpoint; mount with `app.use(path, …)`. */
-  readonly revocation: Express;
-  /** The RFC 7662 introspection endpoint; mount with `app.use(path, …)`. */
-  readonly introspection: Express;
+  /** The URL of each endpoint, as the metadata lists them. */
+  readonly endpoints: ResolvedEndpoints;
+  /** The RFC 7517 key set alone, for a path of your own (set `endpoints.jwks` to match). */
+  readonly jwks: RequestHandler;
+  /** The token endpoint alone, for a path of your own (set `endpoints.token` to match). */
+  readonly token: RequestHandler;
+  /** The RFC 7009 revocation endpoint alone, for a path of your own (set `endpoints.revocation` to match). */
+  readonly revocation: RequestHandler;
+  /** The RFC 7662 introspection endpoint alone, for a path of your own (set `endpoints.introspection` to match). */
+  readonly introspection: RequestHandler;
   /** Lets `authenticate({ issuer })` verify this issuer's tokens in the same process. */
   readonly trust: TrustedIssuer;
-  /** Replaces the keys at run time, for rotation without a restart. */
+  /** Replaces the keys at run time, for rotation without a restart; a bad key throws and changes nothing. */
   rotateKeys(keys: SigningKeys): void;
   /**
    * Stops admitting secret comparisons (new and queued requests get 503 `temporarily_unavailable`),
@@ -156,6 +154,14 @@ export type Issuer = Express & {
   /** The bcrypt comparison queue now: how many wait, and the most that ever waited (for health checks and load tests). */
   readonly comparisons: { readonly queued: number; readonly peakQueued: number };
 };
+
+/** The endpoints' public URLs; revocation and introspection are absent when turned off. */
+export interface ResolvedEndpoints {
+  readonly token: string;
+  readonly jwks: string;
+  readonly revocation?: string | undefined;
+  readonly introspection?: string | undefined;
+}
 
 interface IssuerConfig {
   readonly store: ClientStore;
@@ -168,10 +174,9 @@ interface IssuerConfig {
   readonly issuer: string;
   readonly audience: string;
   readonly accessTokenTtl: number;
-  readonly keys: ResolvedKeys;
+  readonly keys: SigningKeys;
   readonly scopesSupported: readonly string[] | undefined;
-  /** The URLs given, without the names set to undefined. */
-  readonly endpoints: { readonly [K in keyof EndpointUrls]?: string };
+  readonly endpoints: ResolvedEndpoints;
   readonly jwksMaxAge: number;
   readonly bodyLimit: number;
   readonly storeTimeout: number;
@@ -186,58 +191,34 @@ interface IssuerConfig {
   readonly onInternalError: (message: string) => void;
 }
 
-interface ResolvedKeys {
-  readonly active: SigningKey;
-  readonly all: readonly SigningKey[];
-  readonly jwks: string;
-}
-
-const OPTION_NAMES = [
+const OPTION_NAMES: readonly (keyof IssuerOptions)[] = [
   'clients', 'issuer', 'audience', 'signingKey', 'additionalKeys', 'revocations', 'replayCache', 'assertionMaxLifetime', 'authorizeGrant',
   'extraClaims', 'onAuditEvent', 'accessTokenTtl', 'scopesSupported',
   'endpoints', 'jwksMaxAge', 'bodyLimit', 'storeTimeout', 'requireHttps', 'rateLimit', 'helmet', 'realm', 'secretHashCost', 'secretCache', 'comparisonQueue', 'onInternalError',
-] as const;
+];
 
-/** Trusted issuers by the app they are mounted in, so that `requireScope()` alone finds its keys. */
-export const mountedIssuers = new WeakMap<object, TrustedIssuer>();
-
-/**
- * The issuers of this process that are not closed. A Router tells a sub-app nothing when it is
- * mounted on it, so `requireScope()` alone may trust the one issuer of the process. Weak
- * references: an issuer the app dropped is not kept alive by this list.
- */
-const liveIssuers = new Set<WeakRef<TrustedIssuer>>();
-let issuersChanged = 0;
-
-/** A number that changes whenever an issuer is made or closed, so that what trusted the only one is made again. */
-export const issuersVersion = (): number => issuersChanged;
-
-/** The one live issuer of this process, if there is exactly one. */
-export function onlyIssuer(): TrustedIssuer | undefined {
-  const live = [...liveIssuers].map((ref) => ref.deref()).filter((issuer) => issuer !== undefined);
-  return live.length === 1 ? live[0] : undefined;
-}
+type EndpointName = keyof ResolvedEndpoints;
 
 /**
- * The authorization server of the client credentials grant (RFC 6749 §4.4).
+ * The authorization server of the client credentials grant (RFC 6749 §4.4), as one middleware:
+ * mounted with `app.use(tokens)` it serves every endpoint at the path of its URL (by default the
+ * issuer identifier's path plus `/token`, `/revoke`, `/introspect`, `/.well-known/jwks.json`) and the
+ * metadata at `metadataPath`, on an app or a Router at any depth. `app.use('/token', tokens)` serves
+ * the token endpoint alone.
  * @example
  * const tokens = issuer({ clients: MemoryClientStore.fromFile('clients.json'), signingKey: { privateKey: pem } });
- * app.use('/token', tokens);
- * app.use('/revoke', tokens.revocation);
- * app.use('/introspect', tokens.introspection);
- * app.use('/.well-known/jwks.json', tokens.jwks);
- * app.get(tokens.metadataPath, tokens.metadata);
+ * app.use(tokens);
  */
 export function issuer(options: IssuerOptions = {}): Issuer {
   const config = resolveIssuerOptions(options);
-  let keys = config.keys;
+  const keys = new KeyRing(config.keys);
   // One line per kind of failure and interval: a store that is down fails every request.
   const throttled = throttledReporter(config.onInternalError);
   const onInternalError = (message: string): void => throttled(message.replace(/ \(.*$/s, ''), message);
   const audit = auditor(config.onAuditEvent, (error) => reportInternalError(error, onInternalError));
   const admission = new AdmissionQueue(config.comparisonQueue);
 
-  const context: EndpointContext = {
+  const context: ClientEndpointContext = {
     authenticateClient: clientAuthenticator({
       store: config.store,
       storeTimeout: config.storeTimeout,
@@ -249,8 +230,7 @@ export function issuer(options: IssuerOptions = {}): Issuer {
         ),
       assertions: {
         // RFC 7523 §3 item 3: the issuer identifier, or the token endpoint URL.
-        // Read per request: the endpoints below know their URLs once mounted.
-        audiences: () => [config.issuer, endpointUrls().token],
+        audiences: () => [config.issuer, config.endpoints.token],
         replayCache: config.replayCache,
         maxLifetime: config.assertionMaxLifetime,
         clockTolerance: 5,
@@ -262,15 +242,10 @@ export function issuer(options: IssuerOptions = {}): Issuer {
       failureLock: config.failedAuthLimit === false ? undefined : failureLockRules(config.failedAuthLimit, config.storeTimeout, throttled),
     }),
     audit,
-    hardening: [
-      ...(config.helmet === false ? [] : [securityHeaders(config.helmet)]),
-      ...(config.addressLimit === false ? [] : [perAddressLimiter(config.addressLimit, audit, config.storeTimeout, throttled)]),
-    ],
     requireHttps: config.requireHttps,
-    urlGiven: (name) => config.endpoints[name] !== undefined,
-    bodyLimit: config.bodyLimit,
     basicChallenge: config.basicChallenge,
     onInternalError,
+    addressKey: addressKey,
   };
   let warnedClaims = false;
   const issuance: IssuanceConfig<Request> = {
@@ -296,60 +271,20 @@ export function issuer(options: IssuerOptions = {}): Issuer {
     },
     storeTimeout: config.storeTimeout,
   };
-
-  const app = clientEndpoint(context, {
-    name: 'token',
-    parameters: ['grant_type', 'scope'],
-    repeatable: ['resource'],
-    validate: (params, lists) => (checkGrantType(params.grant_type), { scope: params.scope, resources: lists.resource ?? [] }),
-    act: async ({ client, secretIndex, method }, request, req, res) => {
-      let issued: Awaited<ReturnType<typeof issueAccessToken>>;
-      try {
-        issued = await issueAccessToken(client, request, issuance, req);
-      } catch (error) {
-        if (error instanceof OAuthError) audit(req, { type: 'token_refused', clientId: client.id, error: error.error });
-        throw error;
-      }
-      const { claims } = issued;
-      audit(req, {
-        type: 'token_issued',
-        clientId: client.id,
-        authMethod: method,
-        secretIndex,
-        scope: claims.scope as string | undefined,
-        audience: claims.aud,
-        jti: claims.jti as string,
-        expiresAt: claims.exp as number,
-      });
-      sendJson(res, 200, issued.response);
-    },
-  });
-  const revocation = clientEndpoint(context, {
-    name: 'revocation',
-    parameters: ['token', 'token_type_hint'],
-    // The hint only orders a search (RFC 7009 §2.1); with one kind of token there is nothing to order.
-    validate: (params) => requireTokenParameter(params.token),
-    act: async ({ client }, token, req, res) => {
-      const jti = await revokeToken(token, client, own);
-      if (jti !== undefined) audit(req, { type: 'token_revoked', clientId: client.id, jti });
-      res.status(200).end();
-    },
-  });
-  const introspection = clientEndpoint(context, {
-    name: 'introspection',
-    parameters: ['token', 'token_type_hint'],
-    validate: (params) => requireTokenParameter(params.token),
-    act: async ({ client }, token, _req, res) => {
-      sendJson(res, 200, await introspectToken(token, client, own));
-    },
-  });
-  const jwks = express();
-  jwks.disable('x-powered-by');
-  // Any GET that reaches it: mounted with app.use, or used as a route handler.
-  jwks.use((req, res, next) => {
+  const endpoints = issuerEndpoints(context, issuance, own);
+  const hardening = [
+    ...(config.helmet === false ? [] : [securityHeaders(config.helmet)]),
+    ...(config.addressLimit === false ? [] : [perAddressLimiter(config.addressLimit, audit, config.storeTimeout, throttled)]),
+  ];
+  const serve = (name: 'token' | 'revocation' | 'introspection'): ServeEndpoint => serveClientEndpoint(endpoints[name], hardening, config.bodyLimit);
+  const jwksHeaders = { 'Cache-Control': `public, max-age=${config.jwksMaxAge}`, 'Content-Type': 'application/jwk-set+json; charset=utf-8' };
+  const serveJwks: ServeEndpoint = (req, res, next) => {
     if (req.method !== 'GET' && req.method !== 'HEAD') return next();
-    res.set('Cache-Control', `public, max-age=${config.jwksMaxAge}`).type('application/jwk-set+json').send(keys.jwks);
-  });
+    send(res, { status: 200, headers: jwksHeaders, body: req.method === 'HEAD' ? undefined : keys.jwks });
+  };
+  const metadataJson = JSON.stringify(authorizationServerMetadata({ issuer: config.issuer, endpoints: config.endpoints, scopesSupported: config.scopesSupported }));
+  const metadata: RequestHandler = (_req, res) => send(res, { status: 200, headers: { 'Content-Type': 'application/json; charset=utf-8' }, body: metadataJson });
+  const servers = { token: serve('token'), revocation: serve('revocation'), introspection: serve('introspection'), jwks: serveJwks };
 
   const trust: TrustedIssuer = {
     issuer: config.issuer,
@@ -359,61 +294,91 @@ export function issuer(options: IssuerOptions = {}): Issuer {
     storeTimeout: config.storeTimeout,
     report: throttled,
   };
-  app.on('mount', (parent: object) => mountedIssuers.set(parent, trust));
-  const registered = new WeakRef(trust);
-  liveIssuers.add(registered);
-  issuersChanged += 1;
+  const unregister = registerIssuer(trust);
 
-  // Express sets `parent` when a sub-app is mounted with app.use(); unmounted endpoints are not listed,
-  // and a mount path that is a pattern or a list names no single URL.
-  const urlOf = (endpoint: Express): string | undefined => {
-    const mount = endpoint.mountpath;
-    if ((endpoint as { parent?: unknown }).parent === undefined || typeof mount !== 'string') return undefined;
-    return /[:*?()[\]{}]/.test(endpoint.path()) ? undefined : publicUrl(config.issuer, endpoint.path());
-  };
-  function endpointUrls() {
-    return {
-      token: urlOf(app) ?? `${config.issuer.replace(/\/$/, '')}/token`,
-      jwks: urlOf(jwks) ?? `${config.issuer.replace(/\/$/, '')}/.well-known/jwks.json`,
-      revocation: urlOf(revocation),
-      introspection: urlOf(introspection),
-      ...config.endpoints,
-    };
+  // Each endpoint at the path of its URL, and at that path without the issuer's own path (a proxy in front may strip it).
+  const routes = new Map<string, ServeEndpoint>();
+  for (const [name, url] of Object.entries(config.endpoints) as [EndpointName, string | undefined][]) {
+    if (url !== undefined) for (const path of localPaths(config.issuer, url)) routes.set(path, servers[name]);
   }
-  const metadata: RequestHandler = (_req, res) => {
-    res.json(authorizationServerMetadata({ issuer: config.issuer, endpoints: endpointUrls(), scopesSupported: config.scopesSupported }));
+  const metadataPathname = metadataPath(config.issuer);
+  routes.set(metadataPathname, (req, res, next) => (req.method === 'GET' || req.method === 'HEAD' ? metadata(req, res, next) : next()));
+  const mismatch = mismatchWarning(config);
+
+  const issuerMiddleware: RequestHandler = function issuerMiddleware(req, res, next) {
+    markRequest(req, trust);
+    const here = pathHere(req);
+    const route = routes.get(here);
+    if (route !== undefined) return route(req, res, next);
+    // Mounted at a path of its own (`app.use('/oauth/token', tokens)`): the token endpoint, said once.
+    if (req.path === '/' && req.baseUrl !== '') {
+      mismatch('token', here);
+      return servers.token(req, res, next);
+    }
+    next();
   };
-  const rotateKeys = (next: SigningKeys): void => {
-    checkOptions(next, ['signingKey', 'additionalKeys'], 'rotateKeys()');
-    keys = resolveKeys(next.signingKey, next.additionalKeys);
+  /** One endpoint alone: it answers wherever it is mounted or routed, and says once when that is not where its URL says. */
+  const alone = (name: EndpointName): RequestHandler => {
+    const paths = new Set(config.endpoints[name] === undefined ? [] : localPaths(config.issuer, config.endpoints[name]));
+    return (req, res, next) => {
+      const here = pathHere(req);
+      if (!paths.has(here)) {
+        if (req.path !== '/' && req.route === undefined) return next();
+        mismatch(name, here);
+      }
+      servers[name](req, res, next);
+    };
   };
   let closing: Promise<void> | undefined;
   const close = (): Promise<void> => {
-    if (closing === undefined && liveIssuers.delete(registered)) issuersChanged += 1;
+    if (closing === undefined) unregister();
     return (closing ??= admission.close().then(releaseIdleWorkers));
   };
-  return Object.assign(app, { metadata, metadataPath: metadataPath(config.issuer), jwks, revocation, introspection, trust, rotateKeys, close, comparisons: admission as Issuer['comparisons'] });
+  return Object.assign(issuerMiddleware, {
+    metadata,
+    metadataPath: metadataPathname,
+    endpoints: config.endpoints,
+    jwks: alone('jwks'),
+    token: alone('token'),
+    revocation: alone('revocation'),
+    introspection: alone('introspection'),
+    trust,
+    rotateKeys: (next: SigningKeys) => keys.rotate(next),
+    close,
+    comparisons: admission as Issuer['comparisons'],
+  });
 }
 
-/**
- * Where a mounted endpoint is reached from outside: the issuer's origin and path followed by the
- * mount path, unless the mount path already starts with the issuer's path (no proxy strips it).
- */
-function publicUrl(issuer: string, mountPath: string): string {
-  const url = new URL(issuer);
-  const base = url.pathname.replace(/\/$/, '');
-  const path = base !== '' && (mountPath === base || mountPath.startsWith(`${base}/`)) ? mountPath : `${base}${mountPath}`;
-  return `${url.origin}${path}`;
+/** The request's path in the app: where it is mounted plus the rest, without a trailing `/`. */
+function pathHere(req: Request): string {
+  const path = req.baseUrl + req.path;
+  return path.length > 1 && path.endsWith('/') ? path.slice(0, -1) : path;
 }
 
-function resolveKeys(signingKey: SigningKeyInput, additionalKeys: readonly SigningKeyInput[] = []): ResolvedKeys {
-  if (!Array.isArray(additionalKeys)) throw new ConfigurationError('`additionalKeys` must be a list of keys');
-  const active = resolveSigningKey(signingKey);
-  const all = [active, ...additionalKeys.map((key, i) => resolveSigningKey(key, `additionalKeys[${i}]`))];
-  const kids = all.map((key) => key.kid);
-  if (new Set(kids).size !== kids.length) throw new ConfigurationError('every signing key needs its own `kid`');
-  return { active, all, jwks: JSON.stringify(jsonWebKeySet(all)) };
+/** Where a request for `url` arrives: its path, and that path without the issuer's own (a proxy in front may strip it). */
+function localPaths(issuer: string, url: string): string[] {
+  const path = new URL(url).pathname.replace(/(.)\/$/, '$1');
+  const base = new URL(issuer).pathname.replace(/\/$/, '');
+  return base !== '' && path.startsWith(`${base}/`) ? [path, path.slice(base.length)] : [path];
 }
+
+/** Says once per endpoint that it answered at a path its URL in the metadata does not name. */
+function mismatchWarning(config: IssuerConfig): (name: EndpointName, here: string) => void {
+  const said = new Set<EndpointName>();
+  return (name, here) => {
+    if (said.has(name)) return;
+    said.add(name);
+    const url = config.endpoints[name];
+    process.emitWarning(
+      url === undefined
+        ? `the ${name} endpoint answered at ${JSON.stringify(here.slice(0, 200))}, but it is turned off in the metadata (endpoints.${name}: false): set endpoints.${name} to its URL`
+        : `the ${name} endpoint answered at ${JSON.stringify(here.slice(0, 200))}, but the metadata says it is at ${url}: clients that read the metadata will not find it. Mount the issuer with app.use(tokens), or set endpoints.${name} to the URL it is reached at`,
+      { code: 'ECC_MOUNT' },
+    );
+  };
+}
+
+const addressKey = (address: string): string => ipKeyGenerator(address);
 
 function resolveIssuerOptions(options: IssuerOptions): IssuerConfig {
   checkOptions(options, OPTION_NAMES, 'issuer()');
@@ -446,9 +411,9 @@ function resolveIssuerOptions(options: IssuerOptions): IssuerConfig {
     issuer: issuerId,
     audience: nonEmpty(options.audience ?? env.audience ?? defaultAudience(issuerId), 'audience'),
     accessTokenTtl: atMost(positiveInteger(options.accessTokenTtl ?? 600, 'accessTokenTtl', 'seconds'), MAX_TOKEN_LIFETIME, 'accessTokenTtl'),
-    keys: resolveKeys(options.signingKey ?? env.signingKey ?? ephemeralKey(), options.additionalKeys),
+    keys: { signingKey: options.signingKey ?? env.signingKey ?? ephemeralKey(), additionalKeys: options.additionalKeys },
     scopesSupported: options.scopesSupported ?? (store instanceof MemoryClientStore ? store.scopes() : undefined),
-    endpoints: resolveEndpoints(options.endpoints ?? {}),
+    endpoints: resolveEndpoints(options.endpoints ?? {}, issuerId),
     jwksMaxAge: positiveInteger(options.jwksMaxAge ?? 300, 'jwksMaxAge', 'seconds'),
     bodyLimit: positiveInteger(options.bodyLimit ?? 8192, 'bodyLimit', 'bytes'),
     storeTimeout: positiveInteger(options.storeTimeout ?? 5000, 'storeTimeout', 'milliseconds'),
@@ -464,11 +429,23 @@ function resolveIssuerOptions(options: IssuerOptions): IssuerConfig {
   };
 }
 
-function resolveEndpoints(endpoints: EndpointUrls): IssuerConfig['endpoints'] {
+function resolveEndpoints(endpoints: EndpointUrls, issuerId: string): ResolvedEndpoints {
   checkOptions(endpoints, ['token', 'jwks', 'revocation', 'introspection'], '`endpoints`');
-  const given = definedOptions(endpoints);
-  for (const [name, url] of Object.entries(given)) absoluteUrl(url, `endpoints.${name}`);
-  return given;
+  const base = issuerId.replace(/\/$/, '');
+  const url = (name: keyof EndpointUrls, path: string): string | undefined => {
+    const given = endpoints[name];
+    if (given === false) {
+      if (name === 'token' || name === 'jwks') throw new ConfigurationError(`\`endpoints.${name}\` cannot be turned off`);
+      return undefined;
+    }
+    return given === undefined ? `${base}${path}` : absoluteUrl(given, `endpoints.${name}`);
+  };
+  return definedOptions({
+    token: url('token', '/token')!,
+    jwks: url('jwks', '/.well-known/jwks.json')!,
+    revocation: url('revocation', '/revoke'),
+    introspection: url('introspection', '/introspect'),
+  }) as ResolvedEndpoints;
 }
 
 function resolveStore(clients: IssuerOptions['clients'], clientsFile: string | undefined): ClientStore {

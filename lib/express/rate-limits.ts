@@ -11,15 +11,13 @@ import { ConfigurationError } from '../core/errors.js';
 import { checkOptions, definedOptions, positiveInteger } from '../core/options.js';
 import { storeCall } from '../core/store-call.js';
 import { MemoryCounterStore } from '../stores/memory-counter-store.js';
-import type { EndpointEvent } from './audit.js';
-import { requestState } from './request-state.js';
-import { sendError } from './send-error.js';
+import type { Auditor } from '../core/audit.js';
 import { OAuthError } from '../core/errors.js';
+import { exchangeOf, sendError } from './exchange.js';
 
 /** express-rate-limit's options, each of which may be left out or set to undefined (absent either way). */
 export type LimiterOptions = { [K in keyof RateLimitOptions]?: RateLimitOptions[K] | undefined };
 
-type Audit = (req: Request, event: EndpointEvent) => void;
 type Report = (kind: string, message: string) => void;
 
 /** Counters an in-memory limiter holds at most: each is about 100 bytes. */
@@ -38,17 +36,18 @@ export function clientAddress(req: Request): string {
  * fails open when its store is down or slow (`passOnStoreError`, default true): the failure lock,
  * which guards secrets, fails closed.
  */
-export function perAddressLimiter(options: LimiterOptions, audit: Audit, storeTimeout: number, report: Report): RequestHandler {
+export function perAddressLimiter(options: LimiterOptions, audit: Auditor, storeTimeout: number, report: Report): RequestHandler {
   const { passOnStoreError = true, store, ...rest } = definedOptions(options);
   return rateLimit({
     windowMs: 60_000,
     limit: 300,
     identifier: 'per-address',
-    keyGenerator: (req) => `${requestState(req)?.endpoint}|${clientAddress(req)}`,
+    keyGenerator: (req) => `${exchangeOf(req)?.endpoint}|${clientAddress(req)}`,
     standardHeaders: 'draft-8',
     legacyHeaders: false,
     handler: (req, res) => {
-      audit(req, { type: 'rate_limited', limiter: 'per-address', clientId: undefined });
+      const exchange = exchangeOf(req);
+      if (exchange !== undefined) audit(exchange, { type: 'rate_limited', limiter: 'per-address', clientId: undefined });
       sendError(res, TOO_MANY);
     },
     ...rest,

@@ -2,14 +2,24 @@
 // or a token, for the app to log with its own logger.
 
 import { randomUUID } from 'node:crypto';
-import type { Request } from 'express';
-import { requestState, type EndpointName } from './request-state.js';
+import type { ProtocolRequest } from './exchange.js';
+
+/** The endpoints where clients authenticate. */
+export type EndpointName = 'token' | 'revocation' | 'introspection';
+
+/** One request at a client endpoint, as its steps and its audit events see it. */
+export interface Exchange<N = unknown> {
+  readonly endpoint: EndpointName;
+  readonly request: ProtocolRequest<N>;
+  /** The audit trail's request id, once an event needed it. */
+  requestId?: string | undefined;
+}
 
 /** Fields every event has. */
 interface EventBase {
   /** `X-Request-Id` when the request carried a sane one, else a new UUID. */
   readonly requestId: string;
-  /** The client's address as Express sees it (`req.ip`, after `trust proxy`). */
+  /** The client's address as the app sees it (in Express `req.ip`, after `trust proxy`). */
   readonly address: string | undefined;
   readonly endpoint: EndpointName;
 }
@@ -44,11 +54,11 @@ export type EndpointEvent = AuditEvent extends infer E ? (E extends AuditEvent ?
 
 /** Makes the function endpoints report with; a listener that throws or rejects never breaks a request. */
 export function auditor(listener: ((event: AuditEvent) => unknown) | undefined, onError: (error: unknown) => void) {
-  return (req: Request, event: EndpointEvent): void => {
+  return (exchange: Exchange, event: EndpointEvent): void => {
     if (listener === undefined) return;
     const clientId = 'clientId' in event && event.clientId !== undefined ? { clientId: loggable(event.clientId) } : {};
     try {
-      const result = listener({ ...event, ...clientId, requestId: requestId(req), address: req.ip, endpoint: requestState(req)?.endpoint ?? 'token' } as AuditEvent);
+      const result = listener({ ...event, ...clientId, requestId: requestId(exchange), address: exchange.request.clientAddress || undefined, endpoint: exchange.endpoint } as AuditEvent);
       if (result instanceof Promise) result.catch(onError);
     } catch (error) {
       onError(error);
@@ -61,11 +71,10 @@ function loggable(clientId: string): string {
   return clientId.replace(/[\x00-\x1F\x7F]/g, '?').slice(0, 256);
 }
 
-function requestId(req: Request): string {
-  const state = requestState(req);
-  if (state?.requestId !== undefined) return state.requestId;
-  const given = req.get('x-request-id');
-  const id = given !== undefined && /^[\x21-\x7E]{1,128}$/.test(given) ? given : randomUUID();
-  if (state !== undefined) state.requestId = id;
-  return id;
+function requestId(exchange: Exchange): string {
+  if (exchange.requestId !== undefined) return exchange.requestId;
+  const given = exchange.request.header('x-request-id');
+  return (exchange.requestId = given !== undefined && /^[\x21-\x7E]{1,128}$/.test(given) ? given : randomUUID());
 }
+
+export type Auditor = ReturnType<typeof auditor>;
