@@ -5,7 +5,7 @@ import fs from 'node:fs';
 
 export const HOST = '127.0.0.1';
 /** `iss` of every token in the benchmark, and `aud` of the guarded API. */
-export const ISSUER = 'http://auth.bench.test';
+export const ISSUER = 'https://auth.bench.test';
 export const AUDIENCE = 'http://api.bench.test';
 export const SCOPE = 'read';
 /** The guarded route every guard variant serves, and the token endpoint path of every token variant. */
