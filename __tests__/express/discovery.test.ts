@@ -80,16 +80,18 @@ describe('authorization server metadata: RFC 8414 §2 and §3', () => {
       await request(app).post('/tenants/acme/token').type('form').send({ grant_type: 'client_credentials' }).expect(401);
     });
 
-    it('serves each endpoint also without the issuer path, which a proxy in front may strip', async () => {
-      const app = express().use(pathed());
-      await request(app).post('/token').type('form').send({ grant_type: 'client_credentials' }).expect(401);
-      await request(app).post('/introspect').type('form').send({ token: 'x' }).expect(401);
-      await request(app).get('/.well-known/jwks.json').expect(200);
+    it('serves each endpoint at its own path only: not at the root, where another issuer or the app may be', async () => {
+      const other = issuer({ issuer: ISSUER, signingKey: { secret: SECRET }, clients: new MemoryClientStore([]) });
+      const app = express().use(pathed()).use(other);
+      const keys = await request(app).get('/.well-known/jwks.json').expect(200);
+      expect(keys.body).toEqual({ keys: [] }); // the other issuer's: an HS256 secret is never published
+      expect((await request(app).get('/tenants/acme/.well-known/jwks.json').expect(200)).body.keys).toHaveLength(1);
     });
 
-    it('serves every endpoint from a Router at any depth', async () => {
+    it('serves every endpoint from a Router at any depth, and leaves the Router\'s own root to the app', async () => {
       const tokens = pathed();
-      const outer = express().use('/tenants', express.Router().use('/acme', express.Router().use(tokens)));
+      const outer = express().use('/tenants', express.Router().use('/acme', express.Router().use(tokens).get('/', (_req, res) => { res.send('home'); })));
+      await request(outer).get('/tenants/acme/').expect(200, 'home');
       outer.get(tokens.metadataPath, tokens.metadata);
       await request(outer).post('/tenants/acme/token').type('form').send({ grant_type: 'client_credentials' }).expect(401);
       await request(outer).post('/tenants/acme/revoke').type('form').send({ token: 'x' }).expect(401);

@@ -218,6 +218,23 @@ describe('the two-line setup: requireScope() alone', () => {
     await request(parent).get('/api/data').set('Authorization', `Bearer ${body.access_token}`).expect(200, { client_id: client.id });
   });
 
+  it('will not guess between two issuers a request passed through: 500, and a warning naming the fix', async () => {
+    const client = await aClient({ scope: 'read' });
+    const first = issuer({ issuer: ISSUER, signingKey: { secret: SECRET }, secretHashCost: 4, clients: [client.record] });
+    const second = issuer({ issuer: 'http://127.0.0.1:3001', signingKey: { secret: SECRET }, secretHashCost: 4, clients: [client.record] });
+    const app = express().use(first).use(second).get('/data', requireScope('read'), (_req, res) => { res.json({}); });
+    const { body } = await request(app).post('/token').auth(client.id, client.secret).type('form').send({ grant_type: 'client_credentials' });
+    forgetWarnings();
+    const emitWarning = jest.spyOn(process, 'emitWarning').mockImplementation(() => undefined);
+    try {
+      await request(app).get('/data').set('Authorization', `Bearer ${body.access_token}`).expect(500);
+      expect(emitWarning.mock.calls).toEqual([[expect.stringContaining('found two issuer() middlewares'), { code: 'ECC_NO_GUARD' }]]);
+    } finally {
+      emitWarning.mockRestore();
+      forgetWarnings();
+    }
+  });
+
   it('answers 500 server_error when it has no key to verify with, and warns the developer once, naming the fix', async () => {
     const app = express();
     app.get('/data', requireScope('read'), (_req, res) => { res.json({}); });
@@ -242,7 +259,7 @@ describe('the two-line setup: requireScope() alone', () => {
       const express = require('express');
       const { issuer, requireScope, hashSecret } = require(${JSON.stringify(path.join(__dirname, '../../lib/index.ts'))});
       (async () => {
-        const tokens = issuer({ issuer: 'http://127.0.0.1', signingKey: { secret: 'x'.repeat(32) }, secretHashCost: 4, clients: [{ client_id: 'svc', client_secret_hash: await hashSecret('a-secret-of-sixteen', 4), scope: 'read' }] });
+        const tokens = issuer({ issuer: 'http://127.0.0.1', endpoints: { token: 'http://127.0.0.1/v1/oauth/token' }, signingKey: { secret: 'x'.repeat(32) }, secretHashCost: 4, clients: [{ client_id: 'svc', client_secret_hash: await hashSecret('a-secret-of-sixteen', 4), scope: 'read' }] });
         const app = express();
         const outer = express.Router();
         const inner = express.Router();
@@ -290,6 +307,8 @@ describe('authenticate({ issuer }) in the same process', () => {
       next();
     });
     stranger.get('/data', requireScope('read'), (_req, res) => { res.json({}); });
+    // Two live issuers, so that "the process's only issuer" cannot stand in, whatever the collector freed.
+    const live = [1, 2].map(() => issuer({ issuer: ISSUER, signingKey: { secret: SECRET }, clients: [] }));
     await request(app).get('/data').set('Authorization', `Bearer ${hs256(claims())}`).expect(200, { client_id: 'svc' });
     forgetWarnings();
     const emitWarning = jest.spyOn(process, 'emitWarning').mockImplementation(() => undefined);
@@ -300,6 +319,7 @@ describe('authenticate({ issuer }) in the same process', () => {
       expect(emitWarning.mock.calls).toEqual([[expect.stringContaining('requireScope() found no issuer()'), { code: 'ECC_NO_GUARD' }]]);
     } finally {
       emitWarning.mockRestore();
+      await Promise.all(live.map((each) => each.close()));
     }
   });
 });

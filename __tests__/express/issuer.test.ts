@@ -108,15 +108,39 @@ describe('token endpoint: RFC 6749 §4.4 and §5.1', () => {
     }
   });
 
-  it('mounted at a path its URL does not name, serves the token endpoint there and says so once (ECC_MOUNT)', async () => {
+  it('mounted at a path its URL does not name, serves nothing there and says so once (ECC_MOUNT)', async () => {
     const tokens = issuer({ issuer: ISSUER, signingKey: { secret: SECRET }, secretHashCost: 4, clients: [basicClient.record] });
     const outer = express().use('/v1', express.Router().use('/token', tokens)).get(tokens.metadataPath, tokens.metadata);
     const warning = jest.spyOn(process, 'emitWarning').mockImplementation(() => undefined);
     try {
-      for (let i = 0; i < 2; i += 1) await request(outer).post('/v1/token').auth(basicClient.id, basicClient.secret).type('form').send(CC).expect(200);
-      expect(warning.mock.calls).toEqual([[expect.stringContaining(`the token endpoint answered at "/v1/token", but the metadata says it is at ${ISSUER}/token`), { code: 'ECC_MOUNT' }]]);
+      for (let i = 0; i < 2; i += 1) await request(outer).post('/v1/token').auth(basicClient.id, basicClient.secret).type('form').send(CC).expect(404);
+      expect(warning.mock.calls).toEqual([[expect.stringContaining(`the issuer got a POST at "/v1/token", where it is mounted, but serves its token endpoint at ${ISSUER}/token`), { code: 'ECC_MOUNT' }]]);
     } finally {
       warning.mockRestore();
+    }
+  });
+
+  it('refuses two endpoints at one path', () => {
+    expect(() => issuer({ issuer: ISSUER, signingKey: { secret: SECRET }, clients: [], endpoints: { revocation: `${ISSUER}/token` } })).toThrow('two endpoints at one path');
+  });
+
+  it('hands a response it cannot write (the app answered first) to Express, never an unhandled rejection', async () => {
+    const slow = { findClient: (id: string) => new Promise<undefined>((resolve) => setTimeout(() => resolve(void id), 100)) };
+    const tokens = issuer({ issuer: ISSUER, signingKey: { secret: SECRET }, secretHashCost: 4, clients: slow, rateLimit: false });
+    const errors: unknown[] = [];
+    const app = express()
+      .use((_req, res, next) => { setTimeout(() => res.status(503).end('busy'), 20); next(); })
+      .use(tokens)
+      .use((error: unknown, _req: express.Request, _res: express.Response, _next: express.NextFunction) => { errors.push(error); });
+    const unhandled = jest.fn();
+    process.on('unhandledRejection', unhandled);
+    try {
+      await request(app).post('/token').auth('someone', 'a-wrong-secret').type('form').send(CC).expect(503);
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      expect(unhandled).not.toHaveBeenCalled();
+      expect(errors).toEqual([expect.objectContaining({ code: 'ERR_HTTP_HEADERS_SENT' })]);
+    } finally {
+      process.off('unhandledRejection', unhandled);
     }
   });
 

@@ -69,7 +69,7 @@ describe('the token endpoint under arbitrary requests: RFC 6749 §2.3, §3.2, §
       // The README lets an app parse the body first; qs (extended) turns a[b]=c into objects and repeats into arrays.
       const parsed = express();
       parsed.use(express.urlencoded({ extended: true, limit: '64kb' }));
-      parsed.use('/token', issuer(options));
+      parsed.use('/token', issuer({ ...options, endpoints: { token: `${ISSUER}/parsed/token` } }));
       app.use('/parsed', parsed);
       return app;
     });

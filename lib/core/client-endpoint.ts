@@ -31,6 +31,8 @@ export interface ClientEndpoint {
   readonly name: EndpointName;
   readonly steps: readonly string[];
   handle(exchange: Exchange): Promise<ProtocolResponse>;
+  /** The answer to a failure outside the steps (an adapter's own middleware): reported and audited as the steps' are. */
+  refuse(exchange: Exchange, error: unknown): ProtocolResponse;
 }
 
 /** The steps every client endpoint starts with, up to the parameters it reads. */
@@ -72,6 +74,7 @@ export function clientEndpoint<S extends { readonly response: ProtocolResponse; 
         (state) => state.response,
         (error: unknown) => refusal(context, exchange as Exchange & { credentials?: ClientCredentials }, error),
       ),
+    refuse: (exchange, error) => refusal(context, exchange, error),
   };
 }
 
@@ -121,8 +124,8 @@ export function formUtf8(request: ProtocolRequest): void {
   const [type = '', ...params] = (request.header('content-type') ?? '').split(';');
   if (type.trim().toLowerCase() !== 'application/x-www-form-urlencoded') throw NOT_FORM;
   for (const param of params) {
-    const [name = '', value = ''] = param.split('=', 2);
-    if (name.trim().toLowerCase() === 'charset' && !/^"?utf-8"?$/i.test(value.trim())) throw NOT_FORM;
+    const equals = param.indexOf('=');
+    if (equals !== -1 && param.slice(0, equals).trim().toLowerCase() === 'charset' && !/^"?utf-8"?$/i.test(param.slice(equals + 1).trim())) throw NOT_FORM;
   }
 }
 

@@ -3,7 +3,8 @@
 
 import express, { type NextFunction, type Request, type RequestHandler, type Response } from 'express';
 import type { ClientEndpoint } from '../core/client-endpoint.js';
-import { beginExchange, ExpressRequest, send, sendError } from './exchange.js';
+import type { ProtocolResponse } from '../core/exchange.js';
+import { beginExchange, ExpressRequest, send } from './exchange.js';
 
 export type ServeEndpoint = (req: Request, res: Response, next: NextFunction) => void;
 
@@ -12,12 +13,17 @@ export function serveClientEndpoint(endpoint: ClientEndpoint, hardening: readonl
   return (req, res, next) => {
     const exchange = { endpoint: endpoint.name, request: new ExpressRequest(req, res, readBody) };
     beginExchange(req, exchange);
+    // A response that cannot be written (the app answered first, a hook's bad header) goes to Express's error handler.
+    const write = (response: ProtocolResponse): void => {
+      try {
+        send(res, response);
+      } catch (failure) {
+        next(failure);
+      }
+    };
     runMiddleware(hardening, req, res, (error) => {
-      if (error !== undefined) return sendError(res, error);
-      endpoint.handle(exchange).then(
-        (response) => send(res, response),
-        (failure: unknown) => next(failure),
-      );
+      if (error !== undefined) return write(endpoint.refuse(exchange, error));
+      endpoint.handle(exchange).then(write, next);
     });
   };
 }

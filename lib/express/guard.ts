@@ -14,7 +14,7 @@ import { assertRevocationStore, type RevocationStore } from '../core/stores.js';
 import { warnOnce } from '../core/warnings.js';
 import { defaultAudience, environmentDefaults, issuerIdentifier } from '../env.js';
 import type { Issuer } from './issuer.js';
-import { issuerOfRequest, issuersVersion, onlyIssuer, type TrustedIssuer } from './trusted-issuers.js';
+import { issuerOfRequest, issuersVersion, onlyIssuer, SEVERAL, type TrustedIssuer } from './trusted-issuers.js';
 import { absoluteUrl, boolean, checkOptions, nonNegativeNumber, oneOf, positiveInteger, realmOption } from '../core/options.js';
 import { storeCall } from '../core/store-call.js';
 import { REVOCATION_MARGIN } from '../core/token-introspection.js';
@@ -233,7 +233,7 @@ function scopeGuard(required: string[], match: 'every' | 'some', name: string): 
     throw new ConfigurationError(`${name}() takes one or more scope names (printable ASCII, no spaces, quotes or backslashes)`);
   }
   const scopeList = required.join(' ');
-  const implicitGuards: ImplicitGuards = { byIssuer: new WeakMap() };
+  const implicitGuards: ImplicitGuards = { byIssuer: new WeakMap(), several: severalIssuers };
 
   const check = (req: Request, res: Response, next: NextFunction): void => {
     const granted = req.auth!.scopes;
@@ -259,6 +259,13 @@ type GuardedRequest = Request & { [GUARD]?: GuardConfig };
 const guardOf = (req: Request): GuardConfig | undefined => (req as GuardedRequest)[GUARD];
 const delegatesOf = (req: Request): boolean => guardOf(req)?.delegateErrors ?? false;
 
+/** A request that passed through two issuers' middleware: trusting either would be a guess. */
+const severalIssuers: RequestHandler = (_req, res) => {
+  const error = new ConfigurationError('requireScope() alone found two issuer() middlewares on the request\'s way and will not guess which to trust: put authenticate({ issuer: tokens }) before it (its requests get 500 until then)');
+  warnOnce('ECC_NO_GUARD', error.message);
+  sendError(res, error);
+};
+
 /**
  * The guard `requireScope()` runs alone. It trusts, in this order: the issuer() whose middleware
  * the request passed through; the environment's key; the process's only live issuer(). Made once
@@ -268,6 +275,7 @@ const delegatesOf = (req: Request): boolean => guardOf(req)?.delegateErrors ?? f
  */
 function implicitGuardFor(req: Request, cache: ImplicitGuards): RequestHandler {
   const passed = issuerOfRequest(req);
+  if (passed === SEVERAL) return cache.several;
   if (passed !== undefined) {
     let guard = cache.byIssuer.get(passed);
     if (guard === undefined) cache.byIssuer.set(passed, (guard = authenticate({ issuer: passed })));
@@ -295,6 +303,7 @@ function implicitGuardFor(req: Request, cache: ImplicitGuards): RequestHandler {
 
 interface ImplicitGuards {
   readonly byIssuer: WeakMap<TrustedIssuer, RequestHandler>;
+  readonly several: RequestHandler;
   fallback?: { readonly guard: RequestHandler; readonly version: number } | undefined;
 }
 

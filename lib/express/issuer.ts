@@ -295,41 +295,48 @@ export function issuer(options: IssuerOptions = {}): Issuer {
     report: throttled,
   };
   const unregister = registerIssuer(trust);
+  let closing: Promise<void> | undefined;
 
-  // Each endpoint at the path of its URL, and at that path without the issuer's own path (a proxy in front may strip it).
+  // Each endpoint at the path of its URL.
   const routes = new Map<string, ServeEndpoint>();
   for (const [name, url] of Object.entries(config.endpoints) as [EndpointName, string | undefined][]) {
-    if (url !== undefined) for (const path of localPaths(config.issuer, url)) routes.set(path, servers[name]);
+    if (url !== undefined) routes.set(localPath(url), servers[name]);
   }
   const metadataPathname = metadataPath(config.issuer);
   routes.set(metadataPathname, (req, res, next) => (req.method === 'GET' || req.method === 'HEAD' ? metadata(req, res, next) : next()));
   const mismatch = mismatchWarning(config);
+  let saidUnserved = false;
+  const unserved = (here: string): void => {
+    if (saidUnserved) return;
+    saidUnserved = true;
+    process.emitWarning(
+      `the issuer got a POST at ${JSON.stringify(here.slice(0, 200))}, where it is mounted, but serves its token endpoint at ${config.endpoints.token}: mount it with app.use(tokens), or set endpoints.token to the URL it is reached at`,
+      { code: 'ECC_MOUNT' },
+    );
+  };
 
   const issuerMiddleware: RequestHandler = function issuerMiddleware(req, res, next) {
-    markRequest(req, trust);
+    if (closing === undefined) markRequest(req, trust);
     const here = pathHere(req);
     const route = routes.get(here);
     if (route !== undefined) return route(req, res, next);
-    // Mounted at a path of its own (`app.use('/oauth/token', tokens)`): the token endpoint, said once.
-    if (req.path === '/' && req.baseUrl !== '') {
-      mismatch('token', here);
-      return servers.token(req, res, next);
-    }
+    // A POST at the issuer's own mount point (`app.use('/oauth/token', tokens)`) names none of its paths: said once.
+    if (req.method === 'POST' && req.path === '/' && req.baseUrl !== '') unserved(here);
     next();
   };
   /** One endpoint alone: it answers wherever it is mounted or routed, and says once when that is not where its URL says. */
   const alone = (name: EndpointName): RequestHandler => {
-    const paths = new Set(config.endpoints[name] === undefined ? [] : localPaths(config.issuer, config.endpoints[name]));
+    const path = config.endpoints[name] === undefined ? undefined : localPath(config.endpoints[name]);
     return (req, res, next) => {
       const here = pathHere(req);
-      if (!paths.has(here)) {
-        if (req.path !== '/' && req.route === undefined) return next();
+      if (here !== path) {
+        // Its own mount point or route; elsewhere (below it, or the root of an app it is not mounted on) it is not reached.
+        if (req.route === undefined && (req.path !== '/' || req.baseUrl === '')) return next();
         mismatch(name, here);
       }
       servers[name](req, res, next);
     };
   };
-  let closing: Promise<void> | undefined;
   const close = (): Promise<void> => {
     if (closing === undefined) unregister();
     return (closing ??= admission.close().then(releaseIdleWorkers));
@@ -337,7 +344,7 @@ export function issuer(options: IssuerOptions = {}): Issuer {
   return Object.assign(issuerMiddleware, {
     metadata,
     metadataPath: metadataPathname,
-    endpoints: config.endpoints,
+    endpoints: Object.freeze({ ...config.endpoints }),
     jwks: alone('jwks'),
     token: alone('token'),
     revocation: alone('revocation'),
@@ -355,11 +362,9 @@ function pathHere(req: Request): string {
   return path.length > 1 && path.endsWith('/') ? path.slice(0, -1) : path;
 }
 
-/** Where a request for `url` arrives: its path, and that path without the issuer's own (a proxy in front may strip it). */
-function localPaths(issuer: string, url: string): string[] {
-  const path = new URL(url).pathname.replace(/(.)\/$/, '$1');
-  const base = new URL(issuer).pathname.replace(/\/$/, '');
-  return base !== '' && path.startsWith(`${base}/`) ? [path, path.slice(base.length)] : [path];
+/** Where a request for `url` arrives: its path, without a trailing `/`. */
+function localPath(url: string): string {
+  return new URL(url).pathname.replace(/(.)\/$/, '$1');
 }
 
 /** Says once per endpoint that it answered at a path its URL in the metadata does not name. */
@@ -440,12 +445,15 @@ function resolveEndpoints(endpoints: EndpointUrls, issuerId: string): ResolvedEn
     }
     return given === undefined ? `${base}${path}` : absoluteUrl(given, `endpoints.${name}`);
   };
-  return definedOptions({
+  const resolved = definedOptions({
     token: url('token', '/token')!,
     jwks: url('jwks', '/.well-known/jwks.json')!,
     revocation: url('revocation', '/revoke'),
     introspection: url('introspection', '/introspect'),
   }) as ResolvedEndpoints;
+  const paths = Object.values(resolved).map(localPath);
+  if (new Set(paths).size !== paths.length) throw new ConfigurationError('`endpoints`: two endpoints at one path; give each its own');
+  return resolved;
 }
 
 function resolveStore(clients: IssuerOptions['clients'], clientsFile: string | undefined): ClientStore {

@@ -19,14 +19,17 @@ export interface TrustedIssuer {
 
 /** A symbol on the request rather than a WeakMap entry, which would cost the garbage collector on every request. */
 const PASSED = Symbol('express-client-credentials.issuer');
-type MarkedRequest = Request & { [PASSED]?: TrustedIssuer };
+/** A request that passed through two issuers: which one a route trusts is not for mount order to decide. */
+export const SEVERAL = Symbol('several issuers');
+type MarkedRequest = Request & { [PASSED]?: TrustedIssuer | typeof SEVERAL };
 
 export function markRequest(req: Request, trusted: TrustedIssuer): void {
-  (req as MarkedRequest)[PASSED] = trusted; // the nearest issuer to the route wins
+  const marked = req as MarkedRequest;
+  marked[PASSED] = marked[PASSED] === undefined || marked[PASSED] === trusted ? trusted : SEVERAL;
 }
 
-/** The issuer whose middleware this request passed through, if any. */
-export function issuerOfRequest(req: Request): TrustedIssuer | undefined {
+/** The issuer whose middleware this request passed through, if any, or SEVERAL. */
+export function issuerOfRequest(req: Request): TrustedIssuer | typeof SEVERAL | undefined {
   return (req as MarkedRequest)[PASSED];
 }
 
