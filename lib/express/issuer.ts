@@ -358,14 +358,15 @@ export function issuer(options: IssuerOptions = {}): Issuer {
 
 /** The request's path in the app: where it is mounted plus the rest, without a trailing `/`. */
 function pathHere(req: Request): string {
-  const path = req.baseUrl + req.path;
-  return path.length > 1 && path.endsWith('/') ? path.slice(0, -1) : path;
+  return withoutTrailingSlash(req.baseUrl + req.path);
 }
 
 /** Where a request for `url` arrives: its path, without a trailing `/`. */
 function localPath(url: string): string {
-  return new URL(url).pathname.replace(/(.)\/$/, '$1');
+  return withoutTrailingSlash(new URL(url).pathname);
 }
+
+const withoutTrailingSlash = (path: string): string => (path.length > 1 && path.endsWith('/') ? path.slice(0, -1) : path);
 
 /** Says once per endpoint that it answered at a path its URL in the metadata does not name. */
 function mismatchWarning(config: IssuerConfig): (name: EndpointName, here: string) => void {
